@@ -1,0 +1,61 @@
+"""Calm Line: the app factory."""
+from __future__ import annotations
+
+import logging
+import os
+
+from dotenv import load_dotenv
+from flask import Flask
+
+from . import config as settings
+from . import logs
+
+log = logging.getLogger(__name__)
+
+
+def _configure(app: Flask, test_config: dict | None) -> None:
+    if test_config is None:
+        load_dotenv(os.path.join(os.getcwd(), ".env"))  # gunicorn does not read .env by itself
+        app.config.update(settings.from_env())
+    else:
+        app.config.update(settings.from_env({}))
+        app.config.update(test_config)
+    settings.check(app.config)
+    os.makedirs(app.instance_path, exist_ok=True)
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = settings.instance_secret(app.instance_path, "secret_key")
+    if not app.config.get("TWILIO_AUTH_TOKEN"):
+        # Never "accept everything": the local run signs with a token of its own.
+        app.config["TWILIO_AUTH_TOKEN"] = settings.instance_secret(app.instance_path, "local_auth_token")
+        app.config["LOCAL_AUTH_TOKEN"] = True
+        log.warning("TWILIO_AUTH_TOKEN is not set: webhooks accept only requests signed with "
+                    "the local token in %s (the simulator uses it; real Twilio calls get 403)",
+                    os.path.join(app.instance_path, "local_auth_token"))
+    if not app.config.get("DATABASE_URL"):
+        app.config["DATABASE_URL"] = "sqlite:///" + os.path.join(app.instance_path, "calmline.sqlite")
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    """Build the app. test_config replaces the environment (tests and tools)."""
+    instance = (test_config or {}).get("INSTANCE_PATH") or os.environ.get("INSTANCE_PATH")
+    app = Flask(__name__, instance_path=instance or None, instance_relative_config=True)
+    _configure(app, test_config)
+    logs.configure(app.config["LOG_LEVEL"], app.config["LOG_FORMAT"])
+
+    from . import content, health, security, store, voice
+
+    security.init_app(app)
+    content.init_app(app)  # loads and checks the flow: refuses to start on errors
+    store.init_app(app)
+    app.register_blueprint(health.bp)
+    app.register_blueprint(voice.bp)
+    _register_optional(app)
+    return app
+
+
+def _register_optional(app: Flask) -> None:
+    """Parts that later issues add; each registers its own routes and commands."""
+    from . import outbox, sms
+
+    sms.init_app(app)
+    outbox.init_app(app)

@@ -1,0 +1,34 @@
+"""Load the flow and the words once, at start, and keep them ready to serve."""
+from __future__ import annotations
+
+import logging
+
+from flask import current_app
+
+from . import flow as flow_module
+from . import twiml
+
+log = logging.getLogger(__name__)
+
+
+def init_app(app) -> None:
+    """Load, check and pre-render; a broken flow stops the app here (FlowError)."""
+    flow, warnings = flow_module.load(app.config["FLOWS_FILE"], app.config["PROMPTS_DIR"],
+                                      settings=app.config)
+    for warning in warnings:
+        log.warning("%s", warning)
+    app.extensions["calm_line.flow"] = flow
+    app.extensions["calm_line.renderer"] = twiml.Renderer(flow)
+    app.extensions["calm_line.safety"] = twiml.safety_twiml(flow)
+
+
+def flow() -> flow_module.Flow:
+    return current_app.extensions["calm_line.flow"]
+
+
+def renderer() -> twiml.Renderer:
+    return current_app.extensions["calm_line.renderer"]
+
+
+def safety() -> str:
+    return current_app.extensions["calm_line.safety"]
