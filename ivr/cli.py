@@ -33,3 +33,6 @@ def db_upgrade():
 
 
 # Each part of the line adds its commands below, one line each.
+from .serve import serve  # noqa: E402
+
+main.add_command(serve)

@@ -13,7 +13,8 @@ import re
 
 # Seven or more digits, maybe with a leading + and spaces, dashes or dots
 # between them: any phone number, written any way.
-_PHONE = re.compile(r"(?<![\w])\+?\d(?:[\s\-.()]*\d){6,}")
+# Not inside a word, so hex digests and SIDs are left alone.
+_PHONE = re.compile(r"(?<![\w])\+?\d(?:[\s\-.()]*\d){6,}(?!\w)")
 
 
 def mask_number(number: str | None) -> str:
@@ -37,6 +38,9 @@ def hash_call_sid(call_sid: str | None) -> str:
     return hashlib.sha256(call_sid.encode()).hexdigest()[:12]
 
 
+_plain = logging.Formatter()
+
+
 def _masking_factory(factory):
     """Wrap the log record factory so every record is masked where it is made.
 
@@ -50,7 +54,10 @@ def _masking_factory(factory):
             record.msg, record.args = mask_text(record.getMessage()), ()
         except Exception:  # a malformed log call must not break the request
             record.msg, record.args = mask_text(str(record.msg)), ()
-        record._calm_line_masked = True
+        if record.exc_info:  # formatted once here, so no handler sees the raw text
+            record.exc_text = mask_text(_plain.formatException(record.exc_info))
+        if record.stack_info:
+            record.stack_info = mask_text(record.stack_info)
         return record
 
     make._calm_line = True

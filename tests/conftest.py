@@ -65,7 +65,7 @@ def database_url(request, tmp_path):
     return request.getfixturevalue("postgres_url")
 
 
-def make_app(tmp_path, **overrides):
+def make_app(tmp_path, upgrade=True, **overrides):
     from ivr import store
 
     config = {
@@ -77,8 +77,9 @@ def make_app(tmp_path, **overrides):
     }
     config.update(overrides)
     app = create_app(config)
-    with app.app_context():
-        store.upgrade()
+    if upgrade:
+        with app.app_context():
+            store.upgrade()
     return app
 
 
@@ -107,3 +108,16 @@ def twilio_post(client):
         return client.post(path, data=data, headers=headers, **kwargs)
 
     return post
+
+
+@pytest.fixture
+def call(app):
+    """Start a call into the app: call() -> a Caller that has dialled in."""
+    from ivr.caller import Caller, FlaskTransport
+
+    def start(from_number: str = "+447400123456", **kwargs) -> Caller:
+        caller = Caller(FlaskTransport(app), from_number=from_number, **kwargs)
+        caller.dial()
+        return caller
+
+    return start

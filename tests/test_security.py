@@ -1,0 +1,101 @@
+"""Only Twilio may call the webhooks, also behind a proxy or a tunnel."""
+from __future__ import annotations
+
+import pytest
+from conftest import AUTH_TOKEN, make_app, sign
+from twilio.request_validator import RequestValidator
+
+PARAMS = {"CallSid": "CA" + "a" * 32, "From": "+447400123456", "To": "+441134960000"}
+WEBHOOKS = ["/voice", "/voice/answer/main", "/voice/status", "/voice/fallback",
+            "/voice/step/main", "/voice/number/number_entry", "/voice/dialled/dial_nspcc",
+            "/sms/inbound", "/sms/status"]
+
+
+@pytest.mark.parametrize("path", WEBHOOKS)
+def test_a_request_without_a_signature_is_refused(client, path):
+    assert client.post(path, data=PARAMS).status_code == 403
+
+
+@pytest.mark.parametrize("path", WEBHOOKS)
+def test_a_wrong_signature_is_refused(client, path):
+    headers = {"X-Twilio-Signature": sign(path, PARAMS, token="not-the-token")}
+    assert client.post(path, data=PARAMS, headers=headers).status_code == 403
+
+
+def test_a_signed_request_replayed_to_another_url_is_refused(client):
+    headers = {"X-Twilio-Signature": sign("/voice/answer/main", {**PARAMS, "Digits": "1"})}
+    response = client.post("/voice/answer/urgent", data={**PARAMS, "Digits": "1"}, headers=headers)
+    assert response.status_code == 403
+
+
+def test_changed_parameters_are_refused(client):
+    headers = {"X-Twilio-Signature": sign("/voice/answer/main", {**PARAMS, "Digits": "1"})}
+    response = client.post("/voice/answer/main", data={**PARAMS, "Digits": "9"}, headers=headers)
+    assert response.status_code == 403
+
+
+def test_the_refusal_shows_no_stack_trace_and_logs_why(client, caplog):
+    response = client.post("/voice", data=PARAMS)
+    assert b"Traceback" not in response.data
+    assert "missing X-Twilio-Signature" in caplog.text
+    assert "+447400123456" not in caplog.text
+
+
+def test_a_correct_signature_is_accepted(twilio_post):
+    assert twilio_post("/voice", PARAMS).status_code == 200
+
+
+def test_behind_a_tls_proxy_the_public_base_url_is_what_twilio_signed(tmp_path):
+    app = make_app(tmp_path, PUBLIC_BASE_URL="https://line.example.org")
+    client = app.test_client()
+    public = RequestValidator(AUTH_TOKEN).compute_signature(
+        "https://line.example.org/voice/answer/main?t=1", {**PARAMS, "Digits": "1"})
+    response = client.post("/voice/answer/main?t=1", data={**PARAMS, "Digits": "1"},
+                           headers={"X-Twilio-Signature": public})
+    assert response.status_code == 200
+    inner = sign("/voice/answer/main?t=1", {**PARAMS, "Digits": "1"})  # http://localhost
+    response = client.post("/voice/answer/main?t=1", data={**PARAMS, "Digits": "1"},
+                           headers={"X-Twilio-Signature": inner})
+    assert response.status_code == 403
+
+
+def _forwarded(client, path="/voice"):
+    signature = RequestValidator(AUTH_TOKEN).compute_signature(
+        "https://line.example.org" + path, PARAMS)
+    return client.post(path, data=PARAMS, headers={
+        "X-Twilio-Signature": signature,
+        "X-Forwarded-Proto": "https", "X-Forwarded-Host": "line.example.org",
+        "X-Forwarded-For": "203.0.113.9"})
+
+
+def test_forwarded_headers_are_trusted_only_from_a_configured_proxy(tmp_path):
+    trusting = make_app(tmp_path / "a", TRUSTED_PROXIES=1)
+    assert _forwarded(trusting.test_client()).status_code == 200
+    not_trusting = make_app(tmp_path / "b")
+    assert _forwarded(not_trusting.test_client()).status_code == 403
+
+
+def test_with_no_auth_token_the_local_run_makes_one_and_still_checks(tmp_path):
+    app = make_app(tmp_path, TWILIO_AUTH_TOKEN=None)
+    token = app.config["TWILIO_AUTH_TOKEN"]
+    assert token and token != AUTH_TOKEN
+    assert (tmp_path / "instance" / "local_auth_token").read_text().strip() == token
+    client = app.test_client()
+    assert client.post("/voice", data=PARAMS).status_code == 403
+    signature = RequestValidator(token).compute_signature("http://localhost/voice", PARAMS)
+    assert client.post("/voice", data=PARAMS,
+                       headers={"X-Twilio-Signature": signature}).status_code == 200
+    # The same token again on the next start, so the simulator can sign.
+    assert make_app(tmp_path, TWILIO_AUTH_TOKEN=None).config["TWILIO_AUTH_TOKEN"] == token
+
+
+@pytest.mark.parametrize("path", ["/voice", "/voice/answer/main", "/voice/fallback"])
+def test_webhooks_answer_only_post(client, path):
+    response = client.get(path)
+    assert response.status_code == 405
+    assert b"Traceback" not in response.data
+
+
+def test_health_needs_no_signature(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200 and response.json["status"] == "ok"
