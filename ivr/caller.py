@@ -62,15 +62,15 @@ class Turn:
 class FlaskTransport:
     """Posts into an app in this process (tests, `ivr simulate`)."""
 
-    base = "http://localhost"
-
     def __init__(self, app):
         self.client = app.test_client()
         self.token = app.config["TWILIO_AUTH_TOKEN"]
+        # Sign what the app will check against: its public address when it has one.
+        self.base = app.config.get("PUBLIC_BASE_URL") or "http://localhost"
 
     def post(self, path: str, params: dict, signature: str):
         response = self.client.post(path, data=params, headers={"X-Twilio-Signature": signature})
-        return response.status_code, dict(response.headers), response.get_data(as_text=True)
+        return response.status_code, response.headers, response.get_data(as_text=True)
 
 
 class HttpTransport:
@@ -85,9 +85,9 @@ class HttpTransport:
                                      headers={"X-Twilio-Signature": signature})
         try:
             with urllib.request.urlopen(req, timeout=self.timeout) as resp:
-                return resp.status, dict(resp.headers), resp.read().decode()
+                return resp.status, resp.headers, resp.read().decode()  # headers: any case
         except urllib.error.HTTPError as exc:
-            return exc.code, dict(exc.headers), exc.read().decode(errors="replace")
+            return exc.code, exc.headers, exc.read().decode(errors="replace")
 
 
 def _check(element: ET.Element, parent: str | None = None) -> None:
@@ -141,6 +141,7 @@ class Caller:
         return self._post("/voice", {})
 
     def press(self, keys: str) -> Turn:
+        """Keys as Twilio posts them: a number keyed in arrives without its finishing #."""
         return self._answer({"Digits": keys})
 
     def say(self, words: str, confidence: float = 0.9) -> Turn:

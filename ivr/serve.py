@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 
 import click
+from werkzeug.serving import run_simple
 
 BANNER = """
 Calm Line is running at {local}
@@ -27,9 +28,11 @@ Calm Line is running at {local}
               show_default="5000")
 def serve(host: str, port: int):
     """Run the line locally (SQLite, the simulator, texts kept locally)."""
-    from . import create_app, outbox, staff
+    from . import create_app, outbox, staff, store
 
     app = create_app()
+    with app.app_context():
+        store.upgrade()  # so `ivr serve` works on a new machine even without `ivr db upgrade`
     local = f"http://{host}:{port}"
     password, generated = staff.password_for(app)
     if app.config.get("TWILIO_ACCOUNT_SID"):
@@ -42,4 +45,5 @@ def serve(host: str, port: int):
         local=local, port=port, texts=texts,
         password=password + (" - made for this machine; set STAFF_PASSWORD" if generated else ""),
         public=app.config.get("PUBLIC_BASE_URL") or "https://<your-tunnel>"))
-    app.run(host=host, port=port, threaded=True, use_reloader=False)
+    # Not app.run(): Flask ignores it inside a `flask`-style command.
+    run_simple(host, port, app, threaded=True, use_reloader=False)
