@@ -105,16 +105,23 @@ def load_schema() -> dict:
     return json.loads(SCHEMA_PATH.read_text())
 
 
-def schema_problems(doc: yamlfile.YamlDoc, schema: dict) -> list[Problem]:
+def schema_errors(data, schema: dict):
+    """(path, where, error) for each way data breaks the schema, in document order."""
     validator = jsonschema.Draft202012Validator(schema)
+    for error in sorted(validator.iter_errors(data), key=lambda e: [str(p) for p in e.absolute_path]):
+        path = tuple(error.absolute_path)
+        yield path, ".".join(str(part) for part in path) or "the top level", error
+
+
+def schema_problems(doc: yamlfile.YamlDoc, schema: dict) -> list[Problem]:
     problems = []
-    for error in sorted(validator.iter_errors(doc.data), key=lambda e: list(e.absolute_path)):
-        where = ".".join(str(part) for part in error.absolute_path) or "the top level"
+    for path, where, error in schema_errors(doc.data, schema):
         hint = ""
         if isinstance(error.instance, bool):  # YAML reads yes/no/on/off as true/false
             hint = ' (put words like yes and no in quotes: "yes")'
-        problems.append(doc.problem(tuple(error.absolute_path), "E010",
-                                    f"{where}: {error.message}{hint}"))
+        elif isinstance(error.instance, int) and path[-1:] == ("key",):
+            hint = ' (put keys in quotes: "4")'
+        problems.append(doc.problem(path, "E010", f"{where}: {error.message}{hint}"))
     return problems
 
 
@@ -217,6 +224,8 @@ def load(flows_file, prompts_dir, settings: dict | None = None) -> tuple[Flow, l
     problems = schema_problems(flows_doc, load_schema())
     if not isinstance(prompts_doc.data, dict):
         problems.append(prompts_doc.problem((), "E011", "the prompts file must be a mapping"))
+    else:
+        problems += checks.prompts_schema_problems(prompts_doc)
     if problems:
         raise FlowError(problems)
     # Check the flow with every optional choice switched on, so a step that

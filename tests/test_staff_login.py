@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import stat
 
 import pytest
@@ -208,3 +209,17 @@ def test_logged_in_helper_needs_a_session(staff_app):
         session["staff"] = "made up"
         session["staff_until"] = 10**12
         assert not staff.logged_in()
+
+
+def test_the_diagram_is_behind_login_and_shows_every_step(web, staff_app):
+    assert web.get("/simulator/diagram").status_code in (302, 401)
+    log_in(web)
+    page = web.get("/simulator")
+    assert 'href="/simulator/diagram"' in page.get_data(as_text=True)
+    response = web.get("/simulator/diagram")
+    assert response.status_code == 200
+    body = response.get_data(as_text=True)
+    expected = "image/svg+xml" if shutil.which("dot") else "text/plain"
+    assert response.mimetype == expected
+    for node in ("welcome", "main", "urgent", "removal", "talk", "finish"):
+        assert node in body

@@ -126,6 +126,21 @@ def page():
     )
 
 
+@bp.get("/diagram")
+@staff.login_required
+def diagram():
+    """The flow as a diagram (ivr graph): SVG with Graphviz, else Mermaid text."""
+    from .. import graph
+
+    flows, prompts = current_app.config["FLOWS_FILE"], current_app.config["PROMPTS_DIR"]
+    try:
+        return current_app.response_class(graph.from_files(flows, prompts, "svg"),
+                                          mimetype="image/svg+xml")
+    except graph.GraphvizMissing:
+        return current_app.response_class(graph.from_files(flows, prompts, "mermaid"),
+                                          mimetype="text/plain")
+
+
 # -- the API --------------------------------------------------------------------------
 
 
@@ -205,3 +220,4 @@ def init_app(app) -> None:
     app.extensions["calm_line.simulator_calls"] = CallStore()
     app.register_blueprint(bp)
     staff.add_page(app, "Simulator", "simulator.page")
+    staff.add_page(app, "Flow diagram", "simulator.diagram")

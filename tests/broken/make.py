@@ -1,0 +1,216 @@
+"""Make tests/broken/: the shipped flow and prompts, each copy with one mistake.
+
+Each folder is a copy of flows.yaml and prompts/en-GB.yaml with one mistake,
+named after the code `ivr check` gives it. A comment `# expect: CODE` marks
+each line where `ivr check` must report CODE (tests/test_checks.py holds it to
+that, exactly, for errors). Run this again after the shipped files change:
+
+    .venv/bin/python tests/broken/make.py
+"""
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent.parent
+FLOWS = "flows.yaml"
+PROMPTS = "prompts/en-GB.yaml"
+
+# case -> [(file, anchor, old, new)]: after the first `anchor` (or from the
+# top), the first `old` becomes `new`; old "" appends new at the end.
+CASES: dict[str, list[tuple[str, str | None, str, str]]] = {
+    "E001-yaml-syntax": [
+        (FLOWS, None, "home: main ", "home: main: menu  # expect: E001\n"),
+    ],
+    "E002-duplicate-key": [
+        (FLOWS, "  welcome:\n", "    next: main\n",
+         "    next: main\n    next: steps  # expect: E002\n"),
+    ],
+    "E010-schema": [
+        (FLOWS, "  school:\n", '      - key: "4"\n', "      - key: 4  # expect: E010\n"),
+    ],
+    "E012-prompts-schema": [
+        (PROMPTS, None, '  goodbye.bye: "Take care. Goodbye."\n',
+         '  goodbye.bye:  # expect: E012\n'),
+    ],
+    "E020-unknown-step": [
+        (FLOWS, "  dial_failed:\n", "    next: talk\n", "    next: tlak  # expect: E020\n"),
+    ],
+    "E021-missing-prompt": [
+        (FLOWS, "  school:\n", "school.image,", "school.imagery,  # expect: E021\n         "),
+        (PROMPTS, "  school.image:", ' or show it to them."\n', ' or show it to them."  # expect: W001\n'),
+    ],
+    "E022-key-twice": [
+        (FLOWS, "  school:\n", '      - key: "4"\n        to: talk\n        prompt: menu.talk\n',
+         '      - key: "9"  # expect: E022\n        to: talk\n'
+         '        prompt: menu.talk  # expect: E035\n'),
+    ],
+    "E023-no-urgent-key": [
+        (FLOWS, "  school:\n",
+         "    choices:\n      - key: \"9\"\n        to: urgent\n        prompt: menu.urgent\n"
+         "        phrases: [danger, emergency, immediate risk, urgent, police]\n      - key: \"4\"",
+         "    choices:\n      - key: \"4\"  # expect: E023"),
+    ],
+    "E024-unreachable": [
+        (FLOWS, None, "",
+         "\n  old_goodbye:\n    type: goodbye  # expect: E024\n    say: [goodbye.bye]\n"),
+    ],
+    "E025-unknown-link": [
+        (FLOWS, "  talk:\n", "    links: [nspcc]\n", "    links: [nspc]  # expect: E025\n"),
+    ],
+    "E026-unknown-placeholder": [
+        (PROMPTS, None, '  talk.number: "The number is {nspcc}."\n',
+         '  talk.number: "The number is {nspc}."  # expect: E026\n'),
+    ],
+    "E027-dead-end": [
+        (FLOWS, "  dial_failed:\n", "    type: message\n", "    type: message  # expect: E027\n"),
+        (FLOWS, "  dial_failed:\n", "    next: talk\n", ""),
+    ],
+    "E028-loop": [
+        (FLOWS, "  main:\n", "        to: talk\n        prompt: main.talk\n",
+         "        to: talk_intro\n        prompt: main.talk\n"),
+        (FLOWS, None, "",
+         "\n  talk_intro:\n    type: message  # expect: E028\n    say: [talk.nspcc]\n"
+         "    next: talk_again\n\n  talk_again:\n    type: message\n    say: [talk.number]\n"
+         "    next: talk_intro\n"),
+    ],
+    "E029-phrase-twice": [
+        (FLOWS, "  main:\n", "        phrases: [talk, someone, nspcc, helpline, speak to someone, number]\n",
+         "        phrases: [talk, someone, nspcc, helpline, advice]  # expect: E029\n"),
+    ],
+    "E030-999-late": [
+        (FLOWS, "  welcome:\n",
+         "    say: [welcome.danger, welcome.for_whom, welcome.calm, welcome.told,\n"
+         "          welcome.embarrassing, welcome.help_now]\n",
+         "    say: [welcome.for_whom, welcome.calm, welcome.told,\n"
+         "          welcome.danger, welcome.embarrassing, welcome.help_now]  # expect: E030\n"),
+    ],
+    "E031-number-not-allowed": [
+        (PROMPTS, None, '  childline: "0800 1111"\n', '  childline: "0800 1112"  # expect: E031\n'),
+    ],
+    "E032-number-in-words": [
+        (PROMPTS, None, '  talk.number: "The number is {nspcc}."\n',
+         '  talk.number: "The number is 0808 800 5000."  # expect: E032\n'),
+    ],
+    "E033-urgent-not-first": [
+        (FLOWS, "  school:\n",
+         "      - key: \"9\"\n        to: urgent\n        prompt: menu.urgent\n"
+         "        phrases: [danger, emergency, immediate risk, urgent, police]\n"
+         "      - key: \"4\"\n        to: talk\n        prompt: menu.talk\n"
+         "        phrases: [talk, nspcc, helpline, number]\n",
+         "      - key: \"4\"\n        to: talk\n        prompt: menu.talk\n"
+         "        phrases: [talk, nspcc, helpline, number]\n"
+         "      - key: \"9\"  # expect: E033\n        to: urgent\n        prompt: menu.urgent\n"
+         "        phrases: [danger, emergency, immediate risk, urgent, police]\n"),
+    ],
+    "E034-safety-without-nspcc": [
+        (PROMPTS, "\nsafety:\n", '  - "Sorry, something has gone wrong with this line."\n',
+         '  - "Sorry, something has gone wrong with this line."  # expect: E034\n'),
+        (PROMPTS, "\nsafety:\n",
+         '  - "For advice, call the NSPCC on {nspcc}. Again, that is {nspcc}."\n', ""),
+    ],
+    "E035-press-wrong-key": [
+        (PROMPTS, None, "press 3, or say school.", "press 5, or say school."),
+        (FLOWS, "  main:\n", "        prompt: main.school\n",
+         "        prompt: main.school  # expect: E035\n"),
+    ],
+    "E036-say-unheard": [
+        (PROMPTS, None, "press 4, or say talk.", "press 4, or say chat."),
+        (FLOWS, "  main:\n", "        prompt: main.talk\n", "        prompt: main.talk  # expect: E036\n"),
+    ],
+    "E037-phrase-punctuation": [
+        (FLOWS, "  main:\n", "        phrases: [school, college, teacher]\n",
+         "        phrases: [school, college, teacher, head-teacher]  # expect: E037\n"),
+    ],
+    "E038-link-not-https": [
+        (PROMPTS, None, '    url: "https://www.iwf.org.uk/report"\n',
+         '    url: "http://www.iwf.org.uk/report"  # expect: E038\n'),
+    ],
+    "E039-address-not-allowed": [
+        (PROMPTS, None, 'Call Calm Line for advice. NSPCC: {nspcc}. In danger? Call {emergency}."\n',
+         'Call Calm Line for advice, or see calmline.org.uk. NSPCC: {nspcc}. '
+         'In danger? Call {emergency}."  # expect: E039\n'),
+    ],
+    "E040-not-gsm7": [
+        (PROMPTS, None, '    label: "Parent Info"\n', '    label: "Parent Info ✔"  # expect: E040\n'),
+    ],
+    "E041-text-too-long": [
+        (PROMPTS, None, '  intro: "Calm Line: links from your call."\n',
+         '  intro: "Calm Line: here are the links from your call. Keep this text somewhere safe, '
+         'or delete it once you have saved the links you need."\n'),
+        (FLOWS, "  removal_more:\n", "    links: [iwf_report, take_it_down]\n",
+         "    links: [iwf_report, take_it_down]  # expect: E041\n"),
+    ],
+    "E042-spoken-key": [
+        (FLOWS, None, '  nine: "9"\n', '  nine: "8"  # expect: E042\n'),
+    ],
+    "W001-unused-prompt": [
+        (PROMPTS, None, '  welcome.for_whom:',
+         '  welcome.old: "Welcome to Calm Line."  # expect: W001\n  welcome.for_whom:'),
+    ],
+    "W002-long-step": [
+        (FLOWS, "  school:\n", "    say: [school.speak, school.tell, school.image, school.support]\n",
+         "    say: [school.speak, school.tell, school.image, school.support,  # expect: W002\n"
+         "          talk.nspcc, talk.number, talk.again, talk.web]\n"),
+    ],
+    "W003-long-sentence": [
+        (PROMPTS, None,
+         '  school.tell: "You can tell them what has happened, and what you have done so far."\n',
+         '  school.tell: "You can tell them what has happened, what you have done so far, who else '
+         'knows about it, and what help your child would like from them now."  # expect: W003\n'),
+    ],
+    "W004-many-choices": [
+        (FLOWS, "  main:\n", '    choices:\n      - key: "9"\n',
+         '    choices:\n      - key: "9"  # expect: W004\n'),
+        (FLOWS, "  main:\n", "        phrases: [talk, someone, nspcc, helpline, speak to someone, number]\n",
+         "        phrases: [talk, someone, nspcc, helpline, speak to someone, number]\n"
+         '      - key: "5"\n        to: finish\n        phrases: [text me]\n'),
+    ],
+}
+
+
+def _apply(text: str, anchor: str | None, old: str, new: str, where: str) -> str:
+    if old == "":
+        return text.rstrip("\n") + "\n" + new
+    start = text.index(anchor) if anchor else 0
+    at = text.find(old, start)
+    if at < 0:
+        raise SystemExit(f"{where}: {old!r} is not in the shipped file any more: update make.py")
+    return text[:at] + new + text[at + len(old):]
+
+
+def make(out: Path = HERE) -> list[Path]:
+    shipped = {name: (REPO / name).read_text(encoding="utf-8") for name in (FLOWS, PROMPTS)}
+    made = []
+    for case, edits in CASES.items():
+        texts = dict(shipped)
+        for name, anchor, old, new in edits:
+            texts[name] = _apply(texts[name], anchor, old, new, f"{case}/{name}")
+        made.append(_write(out / case, texts))
+    # Two mistakes no edit of the shipped text can make:
+    texts = dict(shipped)  # E000: the prompts saved in another encoding than UTF-8
+    texts[PROMPTS] = "# expect: E000 (saved as Latin-1, not UTF-8: £)\n" + shipped[PROMPTS]
+    made.append(_write(out / "E000-not-utf8", texts, encoding={PROMPTS: "latin-1"}))
+    texts = dict(shipped)  # E011: a prompts file that is a list, not a mapping
+    texts[PROMPTS] = "# The words, by key (a mapping), but written as a list:\n" \
+                     '- welcome.danger: "This is Calm Line."  # expect: E011\n'
+    made.append(_write(out / "E011-prompts-not-mapping", texts))
+    return made
+
+
+def _write(folder: Path, texts: dict, encoding: dict | None = None) -> Path:
+    if folder.exists():
+        shutil.rmtree(folder)
+    for name, text in texts.items():
+        path = folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(text.encode((encoding or {}).get(name, "utf-8")))
+    return folder
+
+
+if __name__ == "__main__":
+    for folder in make():
+        print(folder.relative_to(REPO))
+    sys.exit(0)
