@@ -59,3 +59,14 @@ def _register_optional(app: Flask) -> None:
 
     sms.init_app(app)
     outbox.init_app(app)
+
+    from . import simulator, staff
+
+    staff.init_app(app)  # staff login: /staff/login, used by the simulator
+    simulator.init_app(app)  # /simulator
+
+    from . import events, metrics, stats
+
+    metrics.init_app(app)  # /metrics; its timer (registered first) runs last, so it counts all
+    events.init_app(app)  # anonymous events from the voice webhooks (after_request)
+    stats.init_app(app)  # /staff/stats

@@ -98,9 +98,15 @@ def from_env(env=None) -> dict:
         "DEFAULT_REGION": region,
         "SMS_RATE_PER_SECOND": _number(env, "SMS_RATE_PER_SECOND", 1.0, float, 0.01),
         "TEXT_HOLD_MINUTES": _number(env, "TEXT_HOLD_MINUTES", 10.0, float, 0),
+        "SMS_MAX_ATTEMPTS": _number(env, "SMS_MAX_ATTEMPTS", 10, int, 1),
+        "SMS_RETRY_BASE_SECONDS": _number(env, "SMS_RETRY_BASE_SECONDS", 2.0, float, 0.01),
+        "SMS_RETRY_MAX_SECONDS": _number(env, "SMS_RETRY_MAX_SECONDS", 300.0, float, 0.01),
+        "SMS_LEASE_SECONDS": _number(env, "SMS_LEASE_SECONDS", 120.0, float, 1),
         "LOG_LEVEL": _text(env, "LOG_LEVEL", "INFO").upper(),
         "LOG_FORMAT": log_format,
         "MAX_CONTENT_LENGTH": _number(env, "MAX_CONTENT_LENGTH", 64 * 1024, int, 1024),
+        "METRICS_TOKEN": _text(env, "METRICS_TOKEN"),
+        "READY_OUTBOX_MAX_WAIT_SECONDS": _number(env, "READY_OUTBOX_MAX_WAIT_SECONDS", 300, int, 1),
     }
 
 

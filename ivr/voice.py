@@ -10,6 +10,7 @@ import functools
 import logging
 
 from flask import Blueprint, Response, current_app, request
+from werkzeug.routing import PathConverter
 
 from . import content, engine, outbox, phones
 from .engine import CallState, Step
@@ -19,6 +20,19 @@ from .wording import spoken_digits
 
 log = logging.getLogger(__name__)
 bp = Blueprint("voice", __name__, url_prefix="/voice")
+
+
+class AnyTail(PathConverter):
+    """Any rest of a path, even "" or one starting with "/", so /voice/ and /voice//x
+    get an answer (the main menu) rather than a 404 or a 308 redirect."""
+
+    regex = r"(?s:.*?)"  # newlines too (%0A)
+    part_isolating = False
+
+
+@bp.record_once
+def _any_tail(state) -> None:
+    state.app.url_map.converters.setdefault("any_tail", AnyTail)
 
 FINAL_CALL_STATUSES = {"completed", "busy", "no-answer", "failed", "canceled"}
 MAX_TRIES_IN_URL = 10
@@ -166,7 +180,7 @@ def dialled(node_id):
                                    request.form.get("DialCallStatus")))
 
 
-@bp.post("/<path:unknown>")
+@bp.post("/<any_tail:unknown>")
 @twilio_signed
 @never_fail
 def unknown_step(unknown):

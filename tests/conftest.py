@@ -121,3 +121,79 @@ def call(app):
         return caller
 
     return start
+
+
+# -- Twilio's REST API, faked (tests/fake_twilio.py) -----------------------------
+
+FROM_NUMBER = "+441632960001"
+
+
+@pytest.fixture
+def fake_twilio():
+    """The fake Twilio API on a local port; it takes the same auth token as the app."""
+    from fake_twilio import FakeTwilio
+
+    with FakeTwilio(auth_token=AUTH_TOKEN) as fake:
+        yield fake
+
+
+@pytest.fixture
+def twilio_settings(fake_twilio):
+    """App settings that send texts to the fake, quickly (no rate wait, no backoff wait)."""
+    return {
+        "TWILIO_ACCOUNT_SID": fake_twilio.account_sid,
+        "TWILIO_API_BASE_URL": fake_twilio.base_url,
+        "TWILIO_FROM_NUMBER": FROM_NUMBER,
+        "PUBLIC_BASE_URL": BASE,
+        "SMS_RATE_PER_SECOND": 1000.0,
+        "SMS_RETRY_BASE_SECONDS": 0.0,
+    }
+
+
+# -- staff pages (figures, metrics) ----------------------------------------------------
+
+
+def staff_log_in(client, app) -> None:
+    """Log a test client in through the staff login form (the app's own password)."""
+    import re
+
+    from ivr import staff
+
+    password, _ = staff.password_for(app)
+    page = client.get("/staff/login").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    response = client.post("/staff/login", data={"csrf_token": token, "password": password})
+    assert response.status_code == 302, response.get_data(as_text=True)
+
+
+@pytest.fixture
+def staff_client(app):
+    """A test client logged in as staff."""
+    web = app.test_client()
+    staff_log_in(web, app)
+    return web
+
+
+# -- fuzzing (tests/test_fuzz.py) ------------------------------------------------------
+# Examples per fuzz test: CI runs 300 per test (2,000+ in all); CALM_LINE_FUZZ_EXAMPLES=2000
+# (10,000+ in all) for a deep run. CI is derandomised, so it never fails by luck;
+# a local run explores new inputs each time (pytest --hypothesis-seed=N repeats one).
+
+FUZZ_EXAMPLES = int(os.environ.get("CALM_LINE_FUZZ_EXAMPLES") or 300)
+
+
+def _register_fuzz_profile() -> None:
+    from hypothesis import HealthCheck, settings
+
+    settings.register_profile(
+        "calm-line-fuzz",
+        max_examples=FUZZ_EXAMPLES,
+        deadline=None,  # a shared CI machine is slow now and then; speed is bench/'s job
+        derandomize=bool(os.environ.get("CI")),
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                               HealthCheck.function_scoped_fixture],
+        print_blob=True,
+    )
+
+
+_register_fuzz_profile()

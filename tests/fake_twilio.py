@@ -7,14 +7,13 @@ the way Twilio does (JSON ``code``/``message``/``more_info``/``status``), and
 lets a test inject failures: 5xx, 429, dropped connections, latency and
 per-number rejections.
 
-``BaseUrlHttpClient`` points twilio-python at the fake: twilio-python 9 has no
-base-URL setting, so the HTTP client rewrites the host of every URL it is
-handed.
+``BaseUrlHttpClient`` (from ivr.sender) points twilio-python at the fake:
+twilio-python 9 has no base-URL setting, so the HTTP client rewrites the host
+of every URL it is handed.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import re
 import secrets
 import socket
@@ -24,12 +23,13 @@ from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from urllib.parse import urlencode
 
 import flask
-from twilio.http.http_client import TwilioHttpClient
-from twilio.http.response import Response
 from werkzeug.serving import make_server
+
+from ivr.sender import BaseUrlHttpClient  # noqa: F401 (tests import it from here)
+from ivr.textbody import segments as count_segments
 
 API_VERSION = "2010-04-01"
 DEFAULT_ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
@@ -70,36 +70,7 @@ _NUMBER_UPDATABLE = (
     "SmsFallbackMethod",
 )
 
-# GSM 03.38: the basic table costs one septet a character, the extension
-# table two (an escape plus the character). Anything else forces UCS-2.
-_GSM7_BASIC = frozenset(
-    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
-    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
-)
-_GSM7_EXTENSION = frozenset("\f^{}\\[~]|€")
-
-
-def count_segments(body: str) -> int:
-    """Number of SMS segments Twilio bills for ``body``.
-
-    One segment holds 160 GSM-7 septets or 70 UCS-2 code units; once split,
-    each part loses room to its header (153 / 67), and an escape pair or a
-    surrogate pair is never cut in two.
-    """
-    if all(ch in _GSM7_BASIC or ch in _GSM7_EXTENSION for ch in body):
-        units = [2 if ch in _GSM7_EXTENSION else 1 for ch in body]
-        single, part = 160, 153
-    else:
-        units = [len(ch.encode("utf-16-le")) // 2 for ch in body]
-        single, part = 70, 67
-    if sum(units) <= single:
-        return 1
-    segments, used = 1, 0
-    for cost in units:
-        if used + cost > part:
-            segments, used = segments + 1, 0
-        used += cost
-    return segments
+# Segment counting lives in the app (ivr.textbody); the fake bills with it too.
 
 
 def _new_sid(prefix: str) -> str:
@@ -524,62 +495,3 @@ def _number_matches(number: dict, args) -> bool:
         return True
     pattern = "".join(r"\d" if ch == "*" else re.escape(ch) for ch in wanted)
     return re.search(pattern, number["phone_number"]) is not None
-
-
-# NOTE: the project will move this class into ivr/; it depends only on twilio.
-class BaseUrlHttpClient(TwilioHttpClient):
-    """A TwilioHttpClient that sends every request to ``base_url`` instead.
-
-    twilio-python 9 builds absolute URLs (api.twilio.com, or an edge/region
-    host) with no setting to change them, so the rewrite happens here: scheme
-    and host(:port) come from ``base_url``, path and query are kept. A path
-    in ``base_url`` is put in front of the request's path.
-    """
-
-    def __init__(self, base_url: str, **kwargs: object) -> None:
-        base = urlsplit(base_url)
-        if not base.scheme or not base.netloc:
-            raise ValueError(f"base_url needs a scheme and a host: {base_url!r}")
-        self.base_url = base_url
-        self._base = base
-        # A loopback fake must be reached directly even when HTTP(S)_PROXY is
-        # set in the environment: a proxy could not reach our 127.0.0.1.
-        if _is_loopback(base.hostname):
-            kwargs.setdefault("proxy", {"no_proxy": base.hostname})
-        super().__init__(**kwargs)
-
-    def rewrite_url(self, url: str) -> str:
-        parts = urlsplit(url)
-        path = self._base.path.rstrip("/") + parts.path
-        return urlunsplit((self._base.scheme, self._base.netloc, path, parts.query, ""))
-
-    def request(
-        self,
-        method: str,
-        url: str,
-        params: dict[str, object] | None = None,
-        data: dict[str, object] | None = None,
-        headers: dict[str, str] | None = None,
-        auth: tuple[str, str] | None = None,
-        timeout: float | None = None,
-        allow_redirects: bool = False,
-    ) -> Response:
-        return super().request(
-            method,
-            self.rewrite_url(url),
-            params=params,
-            data=data,
-            headers=headers,
-            auth=auth,
-            timeout=timeout,
-            allow_redirects=allow_redirects,
-        )
-
-
-def _is_loopback(host: str | None) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host or "").is_loopback
-    except ValueError:
-        return False

@@ -1,0 +1,221 @@
+"""GET /metrics: the line for a monitoring system, in Prometheus' text format.
+
+    calm_line_webhook_seconds{webhook,step}         how long each webhook took (histogram)
+    calm_line_webhook_errors_total{webhook,kind}    server_error (5xx), safety_message (a voice
+                                                    step failed and read the safety words),
+                                                    bad_signature (403), fallback_used
+    calm_line_texts{status}                         texts in the outbox by status (not simulated)
+    calm_line_outbox_due                            texts due to be sent now
+    calm_line_outbox_oldest_due_seconds             how long the oldest due text has waited
+    calm_line_database_up                           1 if the database answered this scrape
+    calm_line_flow_loaded                           1 if the call flow is loaded
+    calm_line_events_dropped_total                  anonymous events this process could not keep
+
+Each app has its own CollectorRegistry (tests make many apps). With several
+gunicorn workers, set PROMETHEUS_MULTIPROC_DIR (an empty folder, wiped at
+each start) and the webhook histograms and counters of every worker are
+added up, whichever worker answers the scrape.
+
+Who may read it: staff who are logged in, or a request with
+``Authorization: Bearer <METRICS_TOKEN>``. Everyone else gets 401.
+"""
+from __future__ import annotations
+
+import hmac
+import logging
+import os
+import time
+
+import sqlalchemy as sa
+from flask import Blueprint, Response, current_app, g, request
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
+
+from . import events, store
+
+log = logging.getLogger(__name__)
+
+EXTENSION = "calm_line.metrics"
+BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 15.0)
+WEBHOOK_BLUEPRINTS = frozenset({"voice", "sms"})
+OUTBOX_STATUSES = ("staged", "held", "queued", "sending", "accepted", "sent", "delivered",
+                   "undelivered", "failed", "opted_out", "abandoned")
+DUE_STATUSES = ("held", "queued")
+
+bp = Blueprint("metrics", __name__)
+
+
+# -- what the database says, at scrape time -------------------------------------------------
+
+
+def _due_query(now):
+    table = store.outbox
+    due = sa.and_(table.c.status.in_(DUE_STATUSES), table.c.next_attempt_at <= now)
+    return sa.select(sa.func.count(), sa.func.min(table.c.next_attempt_at)).where(due)
+
+
+def backlog(conn, now) -> tuple[int, float]:
+    """(texts due now, seconds the oldest of them has waited): one indexed query."""
+    count, oldest = conn.execute(_due_query(now)).one()
+    wait = max((now - oldest).total_seconds(), 0.0) if oldest is not None else 0.0
+    return count or 0, wait
+
+
+def outbox_state(now=None) -> dict:
+    """Texts by status (not simulated), and the due texts: how many, the oldest's wait (s)."""
+    now = now or store.utcnow()
+    table = store.outbox
+    with store.read() as conn:
+        by_status = dict(conn.execute(
+            sa.select(table.c.status, sa.func.count())
+            .where(table.c.simulated == sa.false()).group_by(table.c.status)).all())
+        count, wait = backlog(conn, now)
+    return {"by_status": by_status, "due": count, "oldest_due_seconds": wait}
+
+
+class LineCollector:
+    """Figures read when Prometheus scrapes: the outbox, the database, the flow, events."""
+
+    def __init__(self, app):
+        self.app = app
+
+    def describe(self):
+        return []  # collected live: nothing to describe ahead
+
+    def collect(self):
+        up = GaugeMetricFamily("calm_line_database_up", "1 if the database answered this scrape")
+        texts = GaugeMetricFamily("calm_line_texts", "Texts in the outbox by status (simulator "
+                                  "texts left out)", labels=["status"])
+        due = GaugeMetricFamily("calm_line_outbox_due", "Texts due to be sent now")
+        oldest = GaugeMetricFamily("calm_line_outbox_oldest_due_seconds",
+                                   "How long the oldest due text has been waiting")
+        try:
+            with self.app.app_context():
+                state = outbox_state()
+        except Exception as exc:
+            log.warning("metrics: the database did not answer (%s)", type(exc).__name__)
+            up.add_metric([], 0)
+            yield up
+        else:
+            up.add_metric([], 1)
+            yield up
+            known = dict.fromkeys(OUTBOX_STATUSES, 0)
+            known.update(state["by_status"])
+            for status, count in sorted(known.items()):
+                texts.add_metric([status], count)
+            due.add_metric([], state["due"])
+            oldest.add_metric([], state["oldest_due_seconds"])
+            yield from (texts, due, oldest)
+        flow = GaugeMetricFamily("calm_line_flow_loaded", "1 if the call flow is loaded")
+        flow.add_metric([], 1 if "calm_line.flow" in self.app.extensions else 0)
+        yield flow
+        writer = self.app.extensions.get(events.EXTENSION)
+        dropped = CounterMetricFamily("calm_line_events_dropped",
+                                      "Anonymous events this process could not keep")
+        dropped.add_metric([], writer.dropped if writer is not None else 0)
+        yield dropped
+
+
+# -- webhook timings and errors -------------------------------------------------------------
+
+
+class Metrics:
+    def __init__(self, app):
+        folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+        self.multiprocess = bool(folder)
+        if folder:
+            os.makedirs(folder, exist_ok=True)  # prometheus-client fails on a missing folder
+        self.registry = CollectorRegistry(auto_describe=True)
+        # In multiprocess mode the values live in files; a scrape reads them all.
+        own = None if self.multiprocess else self.registry
+        self.latency = Histogram("calm_line_webhook_seconds", "Time to answer a Twilio webhook",
+                                 ["webhook", "step"], buckets=BUCKETS, registry=own)
+        self.errors = Counter("calm_line_webhook_errors_total", "Webhooks that went wrong",
+                              ["webhook", "kind"], registry=own)
+        self.registry.register(LineCollector(app))
+        if self.multiprocess:
+            from prometheus_client import multiprocess
+
+            multiprocess.MultiProcessCollector(self.registry)
+
+
+def _step_label(flow) -> str:
+    node_id = (request.view_args or {}).get("node_id")
+    if node_id is None:
+        return "-"
+    return node_id if flow is not None and node_id in flow.nodes else "unknown"
+
+
+def _start_timer():
+    if request.blueprint in WEBHOOK_BLUEPRINTS:
+        g.calm_line_started = time.perf_counter()
+
+
+def _observe(response):
+    started = g.pop("calm_line_started", None)
+    if started is None:
+        return response
+    try:
+        metrics: Metrics = current_app.extensions[EXTENSION]
+        webhook = request.endpoint or "unknown"
+        step = _step_label(current_app.extensions.get("calm_line.flow"))
+        metrics.latency.labels(webhook, step).observe(time.perf_counter() - started)
+        kind = None
+        if response.status_code >= 500:
+            kind = "server_error"
+        elif response.status_code == 403:
+            kind = "bad_signature"
+        elif webhook == "voice.fallback":
+            kind = "fallback_used"
+        elif (webhook in events.STEP_ENDPOINTS and response.status_code == 200
+              and "X-Calm-Line-Steps" not in response.headers):
+            kind = "safety_message"
+        if kind:
+            metrics.errors.labels(webhook, kind).inc()
+    except Exception:  # never let counting break a webhook
+        log.exception("metrics: could not observe %s", request.path)
+    return response
+
+
+# -- the endpoint -----------------------------------------------------------------------------
+
+
+def _token_ok() -> bool:
+    token = current_app.config.get("METRICS_TOKEN")
+    sent = request.headers.get("Authorization", "")
+    if not token or not sent.lower().startswith("bearer "):
+        return False
+    return hmac.compare_digest(sent[7:].strip().encode(), str(token).encode())
+
+
+def _staff_ok() -> bool:
+    try:
+        from . import staff
+
+        return staff.logged_in()
+    except Exception:
+        return False
+
+
+@bp.get("/metrics")
+def metrics_page():
+    if not (_token_ok() or _staff_ok()):
+        return Response("Log in as staff, or send Authorization: Bearer <METRICS_TOKEN>.\n",
+                        status=401, mimetype="text/plain",
+                        headers={"WWW-Authenticate": 'Bearer realm="calm-line-metrics"'})
+    metrics: Metrics = current_app.extensions[EXTENSION]
+    response = Response(generate_latest(metrics.registry), status=200)
+    response.headers["Content-Type"] = CONTENT_TYPE_PLAIN_0_0_4
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def init_app(app) -> None:
+    token = app.config.get("METRICS_TOKEN")
+    if token and len(str(token)) < 24:
+        log.warning("METRICS_TOKEN is shorter than 24 characters: choose a longer one")
+    app.extensions[EXTENSION] = Metrics(app)
+    app.before_request(_start_timer)
+    app.after_request(_observe)
+    app.register_blueprint(bp)

@@ -1,0 +1,224 @@
+"""The database: SQLite by default (a file in the instance folder), PostgreSQL via DATABASE_URL.
+
+The tables are SQLAlchemy Core; their history is Alembic's, in
+ivr/migrations (shipped inside the package). ``upgrade()`` creates them or
+brings them up to date, and is safe to run again or from several processes.
+
+Times are stored as naive UTC datetimes, the same on both databases.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import os
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+import sqlalchemy as sa
+from flask import current_app
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+EXTENSION = "calm_line.engine"
+# Any fixed number: the PostgreSQL advisory lock that serialises upgrades.
+_UPGRADE_LOCK = 7_310_412_001
+SQLITE_BUSY_MS = 5000
+
+metadata = sa.MetaData()
+
+# One row per text the caller said yes to (or a keyed-in number awaiting
+# confirmation). The number is kept only while it may still be needed for
+# sending; to_hash stays so that STOP can be matched.
+outbox = sa.Table(
+    "outbox",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("call_key", sa.String(64), nullable=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("to_number", sa.String(20), nullable=True),
+    sa.Column("to_hash", sa.String(64), nullable=False, index=True),
+    sa.Column("branches", sa.String(1000), nullable=False, server_default=""),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("segments", sa.Integer, nullable=False),
+    sa.Column("simulated", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("next_attempt_at", sa.DateTime, nullable=False),
+    sa.Column("lease_until", sa.DateTime, nullable=True),
+    sa.Column("claim_token", sa.String(32), nullable=True),
+    sa.Column("message_sid", sa.String(64), nullable=True),
+    sa.Column("error_code", sa.Integer, nullable=True),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("updated_at", sa.DateTime, nullable=False),
+    sa.Column("released_at", sa.DateTime, nullable=True),
+    sa.Column("sent_at", sa.DateTime, nullable=True),
+    sa.UniqueConstraint("call_key", name="uq_outbox_call_key"),
+    sa.UniqueConstraint("message_sid", name="uq_outbox_message_sid"),
+    sa.Index("ix_outbox_due", "status", "next_attempt_at"),
+)
+
+# Numbers that said STOP (or that Twilio told us are unsubscribed), as keyed hashes.
+opt_outs = sa.Table(
+    "opt_outs",
+    metadata,
+    sa.Column("number_hash", sa.String(64), primary_key=True),
+    sa.Column("source", sa.String(16), nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+)
+
+# What the local sender "sent": the simulator and a local run show these.
+local_texts = sa.Table(
+    "local_texts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("outbox_id", sa.Integer, nullable=True),
+    sa.Column("call_key", sa.String(64), nullable=True, index=True),
+    sa.Column("to_masked", sa.String(32), nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("segments", sa.Integer, nullable=False),
+    sa.Column("simulated", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("created_at", sa.DateTime, nullable=False, index=True),
+)
+
+# Delivery reports that arrived before the worker had stored the message SID.
+message_events = sa.Table(
+    "message_events",
+    metadata,
+    sa.Column("message_sid", sa.String(64), primary_key=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("error_code", sa.Integer, nullable=True),
+    sa.Column("received_at", sa.DateTime, nullable=False),
+)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+# -- engine ---------------------------------------------------------------
+
+
+def normalise_url(url: str) -> str:
+    """postgres:// and postgresql:// (as hosts give them) -> the psycopg 3 driver."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def _sqlite_setup(engine: sa.Engine) -> None:
+    """WAL, a busy timeout, and BEGIN IMMEDIATE for writes.
+
+    pysqlite's deferred BEGIN lets two writers both read, then fail to
+    upgrade their locks with "database is locked" without waiting; an
+    immediate BEGIN takes the write lock first and so waits its turn.
+    """
+
+    @sa.event.listens_for(engine, "connect")
+    def _connect(dbapi_connection, _record):
+        dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_MS}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.close()
+
+    @sa.event.listens_for(engine, "begin")
+    def _begin(conn):
+        mode = "DEFERRED" if conn.get_execution_options().get("readonly") else "IMMEDIATE"
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+def make_engine(url: str) -> sa.Engine:
+    url = normalise_url(url)
+    parsed = sa.make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            os.makedirs(os.path.dirname(os.path.abspath(parsed.database)), exist_ok=True)
+        engine = sa.create_engine(url, connect_args={"timeout": SQLITE_BUSY_MS / 1000})
+        _sqlite_setup(engine)
+        return engine
+    connect_args = {"connect_timeout": 5} if parsed.get_backend_name() == "postgresql" else {}
+    return sa.create_engine(url, pool_pre_ping=True, connect_args=connect_args)
+
+
+def init_app(app) -> None:
+    app.extensions[EXTENSION] = make_engine(app.config["DATABASE_URL"])
+
+
+def engine(app=None) -> sa.Engine:
+    return (app or current_app).extensions[EXTENSION]
+
+
+def is_postgres(eng: sa.Engine | None = None) -> bool:
+    return (eng or engine()).dialect.name == "postgresql"
+
+
+@contextmanager
+def begin():
+    """A write transaction (committed on success, rolled back on error)."""
+    with engine().begin() as conn:
+        yield conn
+
+
+@contextmanager
+def read():
+    """A read-only transaction: on SQLite it does not take the write lock."""
+    with engine().connect().execution_options(readonly=True) as conn, conn.begin():
+        yield conn
+
+
+# -- keyed hashes ---------------------------------------------------------
+
+
+def keyed_hash(kind: str, value: str) -> str:
+    """HMAC-SHA256 of value under the app's secret, per kind (number, call)."""
+    key = current_app.config["SECRET_KEY"].encode()
+    return hmac.new(key, f"{kind}:{value}".encode(), hashlib.sha256).hexdigest()
+
+
+def number_hash(e164: str) -> str:
+    return keyed_hash("number", e164)
+
+
+def call_key(call_sid: str) -> str:
+    return keyed_hash("call", call_sid)
+
+
+# -- schema ---------------------------------------------------------------
+
+
+def alembic_config(connection=None):
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    return config
+
+
+def upgrade(revision: str = "head") -> None:
+    """Create the tables or bring them up to date (idempotent). Needs an app context."""
+    from alembic import command
+
+    # Alembic's own INFO lines (plugins, "context impl") say nothing an operator needs.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    eng = engine()
+    before = current_revision()
+    with eng.begin() as conn:
+        if eng.dialect.name == "postgresql":
+            # Two processes starting at once must not both create the tables.
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _UPGRADE_LOCK})
+        command.upgrade(alembic_config(conn), revision)
+    after = current_revision()
+    if after != before:
+        log.info("database schema upgraded from %s to %s", before or "empty", after)
+
+
+def current_revision() -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    with engine().connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()

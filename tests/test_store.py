@@ -1,0 +1,136 @@
+"""The store: schema by migration on SQLite and PostgreSQL, engine settings, keyed hashes."""
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from conftest import make_app
+
+from ivr import cli, store
+
+TABLES = {"outbox", "opt_outs", "local_texts", "message_events", "alembic_version"}
+
+
+def head_revision() -> str:
+    return ScriptDirectory.from_config(store.alembic_config()).get_current_head()
+
+
+def test_upgrade_creates_every_table_and_can_run_again(tmp_path, database_url):
+    app = make_app(tmp_path, DATABASE_URL=database_url)  # runs store.upgrade() once
+    with app.app_context():
+        store.upgrade()
+        store.upgrade()
+        assert store.current_revision() == head_revision()
+        assert set(sa.inspect(store.engine()).get_table_names()) >= TABLES
+
+
+def test_the_migrations_build_exactly_the_tables_the_code_uses(tmp_path, database_url):
+    app = make_app(tmp_path, DATABASE_URL=database_url)
+    with app.app_context(), store.engine().connect() as conn:
+        differences = compare_metadata(MigrationContext.configure(conn), store.metadata)
+    assert differences == []
+
+
+def test_the_cli_upgrades_the_database(tmp_path, database_url):
+    app = make_app(tmp_path, DATABASE_URL=database_url)
+    result = app.test_cli_runner().invoke(cli.main, ["db", "upgrade"])
+    assert result.exit_code == 0, result.output
+    assert "up to date" in result.output
+
+
+@pytest.mark.postgres
+def test_on_postgres_everything_goes_into_the_connections_own_schema(tmp_path, postgres_url):
+    app = make_app(tmp_path, DATABASE_URL=postgres_url)
+    with app.app_context(), store.engine().connect() as conn:
+        schema = conn.execute(sa.text("SELECT current_schema()")).scalar()
+        assert schema.startswith("t_")
+        found = set(conn.execute(sa.text(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = :s"),
+            {"s": schema}).scalars())
+        version = conn.execute(sa.text(f"SELECT version_num FROM {schema}.alembic_version")
+                               ).scalar()
+    assert found >= TABLES
+    assert version == head_revision()
+
+
+@pytest.mark.postgres
+def test_upgrades_started_together_do_not_collide(tmp_path, postgres_url):
+    apps = [make_app(tmp_path / str(i), DATABASE_URL=postgres_url) for i in range(2)]
+    # Drop everything the first upgrade made, then upgrade from two threads at once.
+    with apps[0].app_context(), store.engine().begin() as conn:
+        for name in sa.inspect(conn).get_table_names():
+            conn.execute(sa.text(f"DROP TABLE {name} CASCADE"))
+    errors, barrier = [], threading.Barrier(2)
+
+    def upgrade(app):
+        with app.app_context():
+            barrier.wait()
+            try:
+                store.upgrade()
+            except Exception as exc:  # pragma: no cover - the failure we look for
+                errors.append(exc)
+
+    threads = [threading.Thread(target=upgrade, args=(app,)) for app in apps]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    with apps[1].app_context():
+        assert store.current_revision() == head_revision()
+
+
+def test_sqlite_uses_wal_and_waits_for_locks(tmp_path):
+    app = make_app(tmp_path)
+    with app.app_context(), store.engine().connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == store.SQLITE_BUSY_MS
+
+
+def test_by_default_the_database_is_a_file_in_the_instance_folder(tmp_path):
+    app = make_app(tmp_path, DATABASE_URL=None, INSTANCE_PATH=str(tmp_path / "fresh" / "inst"))
+    path = Path(app.instance_path) / "calmline.sqlite"
+    assert app.config["DATABASE_URL"] == "sqlite:///" + str(path)
+    assert path.exists()
+
+
+def test_sqlite_creates_the_folder_of_its_file(tmp_path):
+    app = make_app(tmp_path, DATABASE_URL="sqlite:///" + str(tmp_path / "a" / "b" / "line.db"))
+    with app.app_context():
+        assert store.current_revision() == head_revision()
+    assert (tmp_path / "a" / "b" / "line.db").exists()
+
+
+def test_each_app_has_its_own_engine(tmp_path):
+    first = make_app(tmp_path / "1")
+    second = make_app(tmp_path / "2")
+    assert store.engine(first) is not store.engine(second)
+    assert str(store.engine(first).url) != str(store.engine(second).url)
+
+
+@pytest.mark.parametrize(("given", "expected"), [
+    ("postgres://u@h/db", "postgresql+psycopg://u@h/db"),
+    ("postgresql://u@h/db", "postgresql+psycopg://u@h/db"),
+    ("postgresql+psycopg://u@h/db", "postgresql+psycopg://u@h/db"),
+    ("sqlite:////tmp/x.db", "sqlite:////tmp/x.db"),
+])
+def test_host_style_postgres_urls_use_psycopg3(given, expected):
+    assert store.normalise_url(given) == expected
+
+
+def test_keyed_hashes_depend_on_the_secret_and_never_show_the_number(tmp_path):
+    number = "+447400123456"
+    hashes = []
+    for secret in ("one secret", "another secret"):
+        app = make_app(tmp_path / secret.replace(" ", "_"), SECRET_KEY=secret)
+        with app.app_context():
+            hashes.append(store.number_hash(number))
+            assert store.number_hash(number) == store.number_hash(number)
+            assert store.call_key("CA1") != store.number_hash("CA1")  # kinds do not collide
+    assert hashes[0] != hashes[1]
+    assert all(len(h) == 64 and "7400123456" not in h for h in hashes)
