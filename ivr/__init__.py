@@ -21,6 +21,7 @@ def _configure(app: Flask, test_config: dict | None) -> None:
         app.config.update(settings.from_env({}))
         app.config.update(test_config)
     settings.check(app.config)
+    logs.configure(app.config["LOG_LEVEL"], app.config["LOG_FORMAT"])
     os.makedirs(app.instance_path, exist_ok=True)
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = settings.instance_secret(app.instance_path, "secret_key")
@@ -40,7 +41,6 @@ def create_app(test_config: dict | None = None) -> Flask:
     instance = (test_config or {}).get("INSTANCE_PATH") or os.environ.get("INSTANCE_PATH")
     app = Flask(__name__, instance_path=instance or None, instance_relative_config=True)
     _configure(app, test_config)
-    logs.configure(app.config["LOG_LEVEL"], app.config["LOG_FORMAT"])
 
     from . import content, health, security, store, voice
 
@@ -54,19 +54,13 @@ def create_app(test_config: dict | None = None) -> Flask:
 
 
 def _register_optional(app: Flask) -> None:
-    """Parts that later issues add; each registers its own routes and commands."""
-    from . import outbox, sms
+    """The follow-up text, the staff pages and the figures: each registers its own routes."""
+    from . import events, metrics, outbox, simulator, sms, staff, stats
 
     sms.init_app(app)
     outbox.init_app(app)
-
-    from . import simulator, staff
-
     staff.init_app(app)  # staff login: /staff/login, used by the simulator
     simulator.init_app(app)  # /simulator
-
-    from . import events, metrics, stats
-
     metrics.init_app(app)  # /metrics; its timer (registered first) runs last, so it counts all
     events.init_app(app)  # anonymous events from the voice webhooks (after_request)
     stats.init_app(app)  # /staff/stats

@@ -112,3 +112,5 @@ def configure(level: str = "INFO", fmt: str = "text") -> None:
         else MaskingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     )
     root.setLevel(level)
+    # Alembic names each of its plugins at INFO on every start: noise in a run's log.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
