@@ -146,3 +146,14 @@ def test_a_bad_number_is_asked_for_again_then_given_up():
     step = engine.number_keyed(FLOW, step.state, valid=False, silent=False)
     assert step.play == ("text_failed",) and step.ended
     assert engine.number_keyed(FLOW, state, valid=True, silent=False).play == ("number_confirm",)
+
+
+def test_message_steps_that_loop_are_a_bug_not_an_endless_call():
+    import dataclasses
+    from types import MappingProxyType
+
+    nodes = dict(FLOW.nodes)
+    nodes["welcome"] = dataclasses.replace(nodes["welcome"], targets=MappingProxyType({"next": "welcome"}))
+    looping = dataclasses.replace(FLOW, nodes=MappingProxyType(nodes))
+    with pytest.raises(RuntimeError, match="message steps in a row"):
+        engine.start(looping)
