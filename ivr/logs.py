@@ -11,11 +11,11 @@ import json
 import logging
 import re
 
-# Seven or more digits, maybe with a leading + and spaces or brackets between
-# them: a phone number as people and Twilio write it. Dashes and dots are not
-# taken as separators, so dates and times in a log line stay readable.
+# Seven or more digits, maybe with a leading + and spaces between them: a
+# phone number as people and Twilio write it. Dashes, dots and brackets are not
+# separators, so dates, times and "400 (21211)" in a log line stay readable.
 # Not inside a word, so hex digests and SIDs are left alone.
-_PHONE = re.compile(r"(?<![\w])\+?\d(?:[\s()]*\d){6,}(?!\w)")
+_PHONE = re.compile(r"(?<![\w])\+?\d(?:\s*\d){6,}(?!\w)")
 
 
 def mask_number(number: str | None) -> str:

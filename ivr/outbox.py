@@ -218,8 +218,13 @@ def release_call(call_sid: str, call_status: str) -> int:
     from . import sender
 
     key = store.call_key(call_sid)
-    now = store.utcnow()
     table = store.outbox
+    with store.read() as conn:  # most calls ask for no text: no write lock for them
+        pending = conn.execute(sa.select(table.c.id).where(
+            table.c.call_key == key, table.c.status.in_((HELD, STAGED))).limit(1)).first()
+    if pending is None:
+        return 0
+    now = store.utcnow()
     with store.begin() as conn:
         released = 0
         simulated = conn.execute(sa.select(table).where(

@@ -1,9 +1,7 @@
 """Only Twilio may call the webhooks; proxies are trusted only when configured."""
 from __future__ import annotations
 
-import base64
 import functools
-import hashlib
 import hmac
 import logging
 
@@ -51,43 +49,34 @@ def _raw_target() -> str | None:
         return raw
 
 
-def public_urls() -> list[str]:
-    """The URLs Twilio may have signed for this request, the likeliest first.
-
-    Twilio signs the URL exactly as it requested it, percent-escapes and
-    all; request.url is rebuilt and decoded (?h=a%2Cb becomes ?h=a,b), so
-    the raw request target comes first, then the rebuilt URL as before.
-    With PUBLIC_BASE_URL set, it stands for the scheme and host (behind a
-    TLS-terminating proxy or a tunnel the app sees http:// and an inner host;
-    Twilio signed the https address it called).
-    """
+def _rebuilt_url() -> str:
+    """The URL as Flask rebuilds (and decodes) it: what the check used before the raw target."""
     base = current_app.config.get("PUBLIC_BASE_URL")
-    raw = _raw_target()
-    if base:
-        query = request.query_string.decode("latin-1")
-        rebuilt = base + request.path + (f"?{query}" if query else "")
-        first = base + raw if raw else rebuilt
-    else:
-        rebuilt = request.url
-        first = f"{request.scheme}://{request.host}{raw}" if raw else rebuilt
-    return [first] if first == rebuilt else [first, rebuilt]
+    if not base:
+        return request.url
+    query = request.query_string.decode("latin-1")
+    return base + request.path + (f"?{query}" if query else "")
 
 
 def public_url() -> str:
-    """The URL Twilio signed (the likeliest form; see public_urls)."""
-    return public_urls()[0]
+    """The URL Twilio signed: the request target exactly as sent, on our public address.
 
-
-def _exact_signature(token: bytes, url: str, params) -> str:
-    """Twilio's HMAC-SHA1 over the URL exactly as given plus the sorted params.
-
-    The same computation as RequestValidator.compute_signature, for one URL
-    only: validate() parses the URL and always computes two signatures (with
-    and without the port), which was a third of a webhook's time.
+    Twilio signs the URL exactly as it requested it, percent-escapes and
+    all; request.url is rebuilt and decoded (?h=a%2Cb becomes ?h=a,b). With
+    PUBLIC_BASE_URL set, it stands for the scheme and host: behind a
+    TLS-terminating proxy or a tunnel the app sees http:// and an inner
+    host, while Twilio signed the https address it called.
     """
-    data = url + "".join(name + value for name in sorted(params.keys())
-                         for value in sorted(set(params.getlist(name))))
-    return base64.b64encode(hmac.new(token, data.encode("utf-8"), hashlib.sha1).digest()).decode()
+    raw = _raw_target()
+    if raw is None:
+        return _rebuilt_url()
+    return (current_app.config.get("PUBLIC_BASE_URL") or f"{request.scheme}://{request.host}") + raw
+
+
+def public_urls() -> list[str]:
+    """The URLs Twilio may have signed for this request, the likeliest first."""
+    first, rebuilt = public_url(), _rebuilt_url()
+    return [first] if first == rebuilt else [first, rebuilt]
 
 
 def signature_ok() -> bool:
@@ -96,13 +85,15 @@ def signature_ok() -> bool:
         return False
     validator: RequestValidator = current_app.extensions["calm_line.validator"]
     params = request.form if request.method == "POST" else {}
-    urls = public_urls()
-    if params is request.form:  # fast path: the URL exactly as Twilio requested it
-        expected = _exact_signature(validator.token, urls[0], params)
+    if params is request.form:
+        # Fast path: one HMAC over the URL exactly as Twilio requested it.
+        # validate() parses the URL and always computes two signatures (with
+        # and without the port), which was a third of a webhook's time.
+        expected = validator.compute_signature(public_url(), params)
         if hmac.compare_digest(expected.encode(), signature.encode("utf-8", "replace")):
             return True
     # Anything else (a port added or left out, a bad signature) gets the full check.
-    return any(validator.validate(url, params, signature) for url in urls)
+    return any(validator.validate(url, params, signature) for url in public_urls())
 
 
 def twilio_signed(view):

@@ -34,6 +34,7 @@ class AnyTail(PathConverter):
 def _any_tail(state) -> None:
     state.app.url_map.converters.setdefault("any_tail", AnyTail)
 
+
 FINAL_CALL_STATUSES = {"completed", "busy", "no-answer", "failed", "canceled"}
 MAX_TRIES_IN_URL = 10
 

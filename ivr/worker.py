@@ -279,9 +279,11 @@ class Worker:
         return tried
 
     def run_forever(self, stop: threading.Event, idle: float = 1.0) -> None:
+        batch = 100
         while not stop.is_set():
             try:
-                self.run_once(limit=100)
+                if self.run_once(limit=batch) >= batch:
+                    continue  # more may be due: no idle wait between full batches
             except Exception:
                 log.exception("worker: sending failed; trying again shortly")
             stop.wait(idle)

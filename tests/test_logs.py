@@ -29,3 +29,8 @@ def test_every_logger_is_masked_even_in_tracebacks(caplog):
 def test_call_sids_are_hashed_not_shown():
     tag = logs.hash_call_sid("CA" + "c" * 32)
     assert len(tag) == 12 and "CA" not in tag and tag == logs.hash_call_sid("CA" + "c" * 32)
+
+
+def test_dates_and_error_codes_stay_readable():
+    line = "2026-11-26 13:56:03.797976 Twilio answered 400 (21211) for +447400123456"
+    assert logs.mask_text(line) == "2026-11-26 13:56:03.797976 Twilio answered 400 (21211) for +44*******456"
