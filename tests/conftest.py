@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import os
 import uuid
+from pathlib import Path
 
 import pytest
 from twilio.request_validator import RequestValidator
 
 from ivr import create_app
+from ivr.config import REPO_ROOT
 
 AUTH_TOKEN = "test-auth-token-0123456789"
 BASE = "http://localhost"
@@ -86,6 +88,22 @@ def make_app(tmp_path, upgrade=True, **overrides):
 @pytest.fixture
 def app(tmp_path):
     return make_app(tmp_path)
+
+
+@pytest.fixture
+def flow(app):
+    """The flow the app loaded (follows whichever `app` fixture a module uses)."""
+    return app.extensions["calm_line.flow"]
+
+
+def copy_shipped(tmp_path: Path) -> tuple[Path, Path]:
+    """A copy of the shipped flow and words to break in a test: (flows.yaml, en-GB.yaml)."""
+    (tmp_path / "prompts").mkdir()
+    flows = tmp_path / "flows.yaml"
+    flows.write_text((REPO_ROOT / "flows.yaml").read_text())
+    prompts = tmp_path / "prompts" / "en-GB.yaml"
+    prompts.write_text((REPO_ROOT / "prompts" / "en-GB.yaml").read_text())
+    return flows, prompts
 
 
 @pytest.fixture

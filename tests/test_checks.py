@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import copy_shipped
 
 from ivr import checks, speech
 from ivr import flow as flow_module
@@ -46,15 +47,6 @@ def where(case: Path, problem: Problem) -> tuple[str, int, str]:
 
 def check_case(case: Path) -> list[Problem]:
     return collect(case / "flows.yaml", case / "prompts")
-
-
-def copy_shipped(tmp_path: Path) -> tuple[Path, Path]:
-    (tmp_path / "prompts").mkdir()
-    flows = tmp_path / "flows.yaml"
-    flows.write_text((REPO_ROOT / "flows.yaml").read_text())
-    prompts = tmp_path / "prompts" / "en-GB.yaml"
-    prompts.write_text((REPO_ROOT / "prompts" / "en-GB.yaml").read_text())
-    return flows, prompts
 
 
 def edit(path: Path, old: str, new: str, after: str | None = None) -> int:

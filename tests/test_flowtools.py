@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from conftest import copy_shipped
 
 from ivr import flow as flow_module
 from ivr import flowtools, graph, script
@@ -24,15 +25,6 @@ def run(command, *args, **kwargs):
 
 def case_args(name: str) -> list:
     return ["--flows", BROKEN / name / "flows.yaml", "--prompts", BROKEN / name / "prompts"]
-
-
-def copy_shipped(tmp_path: Path) -> tuple[Path, Path]:
-    (tmp_path / "prompts").mkdir()
-    flows = tmp_path / "flows.yaml"
-    flows.write_text((REPO_ROOT / "flows.yaml").read_text())
-    prompts = tmp_path / "prompts" / "en-GB.yaml"
-    prompts.write_text((REPO_ROOT / "prompts" / "en-GB.yaml").read_text())
-    return flows, prompts
 
 
 @pytest.fixture(scope="module")

@@ -33,11 +33,6 @@ def app(tmp_path, database_url, twilio_settings):
 
 
 @pytest.fixture
-def flow(app):
-    return app.extensions["calm_line.flow"]
-
-
-@pytest.fixture
 def send(app):
     """Run the worker once, as `ivr worker --once` would."""
 

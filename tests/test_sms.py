@@ -17,11 +17,6 @@ def app(tmp_path, database_url, twilio_settings):
     return make_app(tmp_path, DATABASE_URL=database_url, **twilio_settings)
 
 
-@pytest.fixture
-def flow(app):
-    return app.extensions["calm_line.flow"]
-
-
 def reply_of(response) -> str:
     assert response.status_code == 200
     assert response.mimetype == "text/xml"
