@@ -55,3 +55,13 @@ from .twilio_setup import twilio_group  # noqa: E402
 main.add_command(stats_command)
 main.add_command(twilio_group)
 main.add_command(purge_with_events)  # replaces outbox's `purge`: the same, plus old events
+
+
+@main.command("call-tag")
+@click.argument("call_sids", nargs=-1, required=True)
+def call_tag(call_sids):
+    """The log tag of each CallSid (logs show this tag, never the CallSid itself)."""
+    from .logs import hash_call_sid
+
+    for call_sid in call_sids:
+        click.echo(f"{call_sid} {hash_call_sid(call_sid.strip())}")

@@ -34,3 +34,12 @@ def test_call_sids_are_hashed_not_shown():
 def test_dates_and_error_codes_stay_readable():
     line = "2026-11-26 13:56:03.797976 Twilio answered 400 (21211) for +447400123456"
     assert logs.mask_text(line) == "2026-11-26 13:56:03.797976 Twilio answered 400 (21211) for +44*******456"
+
+
+def test_the_call_tag_command_finds_a_call_in_the_logs(runner):
+    call_sid = "CA" + "d" * 32
+    from ivr.cli import call_tag
+
+    result = runner.invoke(call_tag, [call_sid])
+    assert result.exit_code == 0
+    assert result.output.split() == [call_sid, logs.hash_call_sid(call_sid)]
