@@ -136,6 +136,22 @@ class Caller:
         self.pending_url: str = "/voice"
         self.ended = False
 
+    # -- kept between requests (the web simulator pickles its calls) --------------------
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state.pop("transport", None)  # a test client or a socket: not data
+        state.pop("validator", None)  # holds the auth token: never stored
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self.transport = self.validator = None  # until attach()
+
+    def attach(self, transport) -> None:
+        """Give a caller restored from a pickle its way to the line (and its signer) again."""
+        self.transport = transport
+        self.validator = RequestValidator(transport.token)
+
     # -- what a caller does -------------------------------------------------
     def dial(self) -> Turn:
         return self._post("/voice", {})

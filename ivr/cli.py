@@ -36,7 +36,7 @@ def db_upgrade():
 from .serve import serve  # noqa: E402
 
 main.add_command(serve)
-from .outbox import purge_command  # noqa: E402
+from .purge import purge_command  # noqa: E402
 from .worker import worker_command  # noqa: E402
 
 main.add_command(worker_command)
@@ -48,13 +48,11 @@ from .flowtools import COMMANDS as FLOW_COMMANDS  # noqa: E402
 
 for _command in FLOW_COMMANDS:  # check, schema, graph, script
     main.add_command(_command)
-from .stats import purge_command as purge_with_events  # noqa: E402
 from .stats import stats_command  # noqa: E402
 from .twilio_setup import twilio_group  # noqa: E402
 
 main.add_command(stats_command)
 main.add_command(twilio_group)
-main.add_command(purge_with_events)  # replaces outbox's `purge`: the same, plus old events
 
 
 @main.command("call-tag")

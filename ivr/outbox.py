@@ -27,10 +27,8 @@ import re
 import threading
 from datetime import timedelta
 
-import click
 import sqlalchemy as sa
 from flask import current_app
-from flask.cli import with_appcontext
 
 from . import phones, store, textbody
 from .logs import hash_call_sid, mask_number
@@ -390,16 +388,3 @@ def purge(older_than: timedelta, now=None) -> dict[str, int]:
     return counts
 
 
-@click.command("purge")
-@click.option("--older-than", "older_than", default="30d", show_default=True,
-              help="Age of the texts and records to delete: 30d, 12h, 90m.")
-@with_appcontext
-def purge_command(older_than):
-    """Delete old texts and records (keeps opt-outs and texts still to send)."""
-    try:
-        age = parse_age(older_than)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--older-than") from None
-    counts = purge(age)
-    click.echo(", ".join(f"{count} {name.replace('_', ' ')}" for name, count in counts.items())
-               + f" deleted (older than {older_than})")

@@ -335,31 +335,3 @@ def stats_command(since, as_json):
     click.echo(json.dumps(data, indent=2) if as_json else report(data))
 
 
-# -- `ivr purge`, with the events -------------------------------------------------------------
-
-
-def _purge_command():
-    """outbox's `ivr purge`, plus --events-older-than (the events are kept apart, and longer)."""
-    from . import outbox
-
-    inner = outbox.purge_command
-
-    @click.command("purge", help=(inner.help or "").rstrip(".") + ", and old anonymous events.")
-    @click.option("--events-older-than", "events_older_than", default="400d", show_default=True,
-                  help="Age of the anonymous events to delete: 400d, 90d.")
-    @click.pass_context
-    @with_appcontext
-    def purge(ctx, events_older_than, **kwargs):
-        try:
-            age = outbox.parse_age(events_older_than)
-        except ValueError as exc:
-            raise click.BadParameter(str(exc), param_hint="--events-older-than") from None
-        ctx.invoke(inner, **kwargs)
-        deleted = events.purge(age)
-        click.echo(f"{deleted} anonymous events deleted (older than {events_older_than})")
-
-    purge.params[:0] = list(inner.params)
-    return purge
-
-
-purge_command = _purge_command()

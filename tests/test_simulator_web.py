@@ -2,17 +2,22 @@
 from __future__ import annotations
 
 import os
+import pickle
 import re
 import shutil
 import threading
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import conftest
 import pytest
+import sqlalchemy as sa
 from conftest import make_app
 from werkzeug.serving import make_server
 
-from ivr import textbody
-from ivr.simulator.web import CallStore
+from ivr import store, textbody
+from ivr.simulator.call import SimulatedCall, local_transport
+from ivr.simulator.web import CallStore, simulator_calls
 
 PASSWORD = "simulator staff password"
 ROOT = Path(__file__).resolve().parent.parent
@@ -203,18 +208,193 @@ def test_simulated_calls_are_marked_and_their_texts_kept_locally(sim_app, staff)
     assert [tuple(row) for row in local] == [(True,)]
 
 
-def test_the_call_store_has_a_cap_and_an_expiry():
-    now = [0.0]
-    store = CallStore(cap=2, expiry=60, clock=lambda: now[0])
-    first = store.add("call 1", "me")
-    store.add("call 2", "me")
-    assert store.get(first, "me").call == "call 1"
-    assert store.get(first, "someone else") is None
-    store.add("call 3", "me")  # over the cap: the least recently used goes
-    assert len(store) == 2
-    assert store.get(first, "me") is not None
-    now[0] = 61
-    assert store.get(first, "me") is None and len(store) == 0
+def test_the_call_store_has_a_cap_and_an_expiry(tmp_path, database_url):
+    sim_app = make_app(tmp_path, DATABASE_URL=database_url)
+    now = [datetime(2026, 11, 27, 9, 0, tzinfo=UTC)]
+
+    def later(seconds):
+        now[0] += timedelta(seconds=seconds)
+
+    calls = CallStore(cap=2, expiry=60, clock=lambda: now[0])
+    with sim_app.app_context():
+        def new_call():
+            return SimulatedCall(local_transport(sim_app), "mobile")
+
+        first = calls.add(new_call(), "me")
+        later(1)
+        second = calls.add(new_call(), "me")
+        held = calls.get(first, "me")
+        assert isinstance(held.call, SimulatedCall) and held.owner == "me"
+        assert held.call.caller.transport is not None and held.call.flow is not None
+        assert calls.get(first, "someone else") is None
+        later(1)
+        calls.save(first, held)  # an action: now the most recently used
+        later(1)
+        third = calls.add(new_call(), "me")  # over the cap: the least recently used goes
+        assert len(calls) == 2 and _rows(sim_app) == {first, third}
+        assert calls.get(second, "me") is None
+        later(61)
+        assert calls.get(first, "me") is None and len(calls) == 0
+        fourth = calls.add(new_call(), "me")  # an add deletes the expired rows
+        assert _rows(sim_app) == {fourth}
+        later(61)
+        assert calls.prune() == 1 and _rows(sim_app) == set()  # what `ivr purge` calls
+
+
+def _rows(app) -> set[str]:
+    with app.app_context(), store.read() as conn:
+        return set(conn.execute(sa.select(simulator_calls.c.id)).scalars())
+
+
+def _move(staff, client) -> None:
+    """The staff member's next request lands in the other process: same browser, same cookie."""
+    cookie = staff.web.get_cookie("session")
+    client.set_cookie("session", cookie.value)
+    staff.web = client
+
+
+@pytest.fixture
+def two_processes(tmp_path, database_url):
+    """Two apps over one database (SQLite and PostgreSQL), as gunicorn's two workers: (a, b)."""
+    return tuple(make_app(tmp_path / name, STAFF_PASSWORD=PASSWORD, DATABASE_URL=database_url)
+                 for name in ("a", "b"))
+
+
+SCRIPT = [("key", "2"), ("key", "0"), ("key", "9"), ("key", "#"), ("key", "1")]
+
+
+def test_a_call_goes_on_whichever_process_serves_each_request(sim_app, two_processes):
+    alone = Staff(sim_app)
+    expected = [alone.start()["steps"]] + [alone.do(*action)["steps"] for action in SCRIPT]
+
+    a, b = two_processes
+    staff = Staff(a)
+    clients = [staff.web, b.test_client()]
+    data = staff.start()
+    steps = [data["steps"]]
+    assert data["node"] == "main"
+    nodes = []
+    for index, action in enumerate(SCRIPT):
+        _move(staff, clients[(index + 1) % 2])  # b, a, b, a, b
+        data = staff.do(*action)
+        steps.append(data["steps"])
+        nodes.append(data["node"])
+    assert nodes == ["removal", "main", "urgent", "finish", "text_queued"]
+    assert steps == expected
+    assert [turn["did"] for turn in data["turns"]] == [
+        "Called the line", "Pressed 2", "Pressed 0", "Pressed 9", "Pressed hash", "Pressed 1"]
+    assert data["ended"]["how"] == "goodbye"
+    text = data["text"]
+    assert text["sent"] and "report-remove" in text["body"]
+    _move(staff, clients[0])
+    again = staff.web.get(f"/simulator/api/calls/{staff.call_id}").get_json()
+    assert again["steps"] == data["steps"] and again["text"] == text
+    refused = staff.do("key", "1")
+    assert refused["turns"][-1]["refused"] == "the line had already hung up"
+
+
+def test_hanging_up_in_the_other_process_ends_the_call_with_its_text_note(two_processes):
+    a, b = two_processes
+    staff = Staff(a)
+    clients = {"a": staff.web, "b": b.test_client()}
+    staff.start("withheld")
+    for where, keys in (("b", "#"), ("a", "1"), ("b", "07400"), ("a", "123456#")):
+        _move(staff, clients[where])
+        data = staff.keys(keys)
+    assert data["node"] == "number_confirm"
+    _move(staff, clients["b"])
+    data = staff.do("hang_up")
+    assert data["ended"]["how"] == "hung up"
+    assert data["text"]["sent"] is False and "never confirmed" in data["text"]["note"]
+    _move(staff, clients["a"])
+    page = staff.web.get("/simulator").get_data(as_text=True)
+    assert f'data-current="{staff.call_id}"' in page
+    shown = staff.web.get(f"/simulator/api/calls/{staff.call_id}").get_json()
+    assert shown["ended"]["how"] == "hung up" and shown["text"] == data["text"]
+
+
+def test_another_session_cannot_drive_my_call_in_another_process(two_processes):
+    a, b = two_processes
+    staff = Staff(a)
+    staff.start()
+    other = Staff(b)  # logged in too, but another session: another sim_owner
+    response = other.web.post(f"/simulator/api/calls/{staff.call_id}/actions",
+                              json={"do": "key", "value": "9"},
+                              headers={"X-CSRF-Token": other.csrf})
+    assert response.status_code == 404
+    assert "ended or expired" in response.get_json()["error"]
+    assert other.web.get(f"/simulator/api/calls/{staff.call_id}").status_code == 404
+    _move(staff, b.test_client())
+    assert staff.do("key", "9")["node"] == "urgent"  # untouched by the other session
+
+
+def _idle(app, minutes) -> None:
+    with app.app_context(), store.begin() as conn:
+        conn.execute(sa.update(simulator_calls)
+                     .values(touched=datetime.now(UTC) - timedelta(minutes=minutes)))
+
+
+def test_a_call_idle_for_30_minutes_has_expired(sim_app, two_processes):
+    a, b = two_processes
+    staff = Staff(a)
+    staff.start()
+    _idle(a, 29)
+    _move(staff, b.test_client())
+    assert staff.do("key", "2")["node"] == "removal"
+    with b.app_context(), store.read() as conn:  # the action counts as use
+        touched = conn.execute(sa.select(simulator_calls.c.touched)).scalar_one()
+    touched = touched if touched.tzinfo else touched.replace(tzinfo=UTC)  # SQLite: naive UTC
+    assert abs(datetime.now(UTC) - touched) < timedelta(minutes=1)
+    assert staff.web.get(f"/simulator/api/calls/{staff.call_id}").status_code == 200
+    _idle(b, 31)
+    response = staff.do("key", "0", expect=404)
+    assert response["error"] == "That practice call has ended or expired. Start a new call."
+    assert staff.web.get(f"/simulator/api/calls/{staff.call_id}").status_code == 404
+    assert staff.start()["node"] == "main"  # a new call, and the old row is gone
+    assert _rows(b) == {staff.call_id}
+
+
+def test_the_cap_is_kept_across_processes(two_processes):
+    a, b = two_processes
+    for app in (a, b):
+        app.extensions["calm_line.simulator_calls"].cap = 3
+    started = [Staff(app).start()["id"] for app in (a, b, a, b, a)]
+    assert _rows(a) == set(started[-3:])
+
+
+def test_a_stored_call_that_cannot_be_read_is_over(staff, sim_app):
+    staff.start()
+    with sim_app.app_context(), store.begin() as conn:
+        conn.execute(sa.update(simulator_calls).values(data=b"not a pickle"))
+    assert staff.do("key", "9", expect=404)["error"].startswith("That practice call has ended")
+
+
+def test_a_database_error_is_a_clear_json_error(staff, sim_app):
+    staff.start()
+    with sim_app.app_context(), store.begin() as conn:
+        conn.execute(sa.text("DROP TABLE simulator_calls"))
+    for response in (
+        staff.web.get(f"/simulator/api/calls/{staff.call_id}"),
+        staff.web.post(f"/simulator/api/calls/{staff.call_id}/actions",
+                       json={"do": "key", "value": "9"}, headers={"X-CSRF-Token": staff.csrf}),
+        staff.web.post("/simulator/api/calls", json={"from": "mobile"},
+                       headers={"X-CSRF-Token": staff.csrf}),
+    ):
+        assert response.status_code == 503
+        assert response.is_json
+        assert response.get_json() == {
+            "error": "The simulator cannot reach its database just now. Try again in a moment."}
+
+
+def test_a_pickled_call_keeps_no_transport_flow_or_token(staff, sim_app):
+    staff.start()
+    with sim_app.app_context(), store.read() as conn:
+        data = conn.execute(sa.select(simulator_calls.c.data)).scalar_one()
+    call = pickle.loads(data)
+    assert call.flow is None and call.text_reader is None
+    assert call.caller.transport is None and call.caller.validator is None
+    assert conftest.AUTH_TOKEN.encode() not in data
+    assert call.node == "main" and call.caller.pending is not None
 
 
 # -- the page, as HTML ----------------------------------------------------------------------------

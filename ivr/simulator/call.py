@@ -94,6 +94,22 @@ class SimulatedCall:
         self.status_error: str | None = None  # the status callback failed (the line's fault)
         self.text_error: str | None = None  # the text could not be read back (a preview only)
 
+    # -- kept between requests (the web simulator pickles its calls) --------------------
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state.pop("flow", None)  # the app's flow: attached again, never stored
+        state.pop("text_reader", None)
+        return state  # the caller drops its transport itself (Caller.__getstate__)
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self.flow = self.text_reader = None  # until attach()
+
+    def attach(self, transport, *, flow=None, text_reader=None) -> None:
+        """Reconnect a call restored from a pickle: what __init__ was given, but not kept."""
+        self.caller.attach(transport)
+        self.flow, self.text_reader = flow, text_reader
+
     # -- state ------------------------------------------------------------------
     @property
     def call_sid(self) -> str:
