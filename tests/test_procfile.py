@@ -1,0 +1,96 @@
+"""The Procfile's web line, run as a deployment runs it: gunicorn, two processes, /metrics adding both up."""
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from conftest import AUTH_TOKEN
+from twilio.request_validator import RequestValidator
+
+from ivr.config import REPO_ROOT
+
+CALLS = 40
+METRICS_TOKEN = "a-metrics-token-for-the-tests-only"
+
+
+def _web_command() -> str:
+    for line in (REPO_ROOT / "Procfile").read_text().splitlines():
+        name, _, command = line.partition(":")
+        if name.strip() == "web":
+            return command.strip().replace("0.0.0.0:", "127.0.0.1:")  # loopback only in tests
+    raise AssertionError("no web: line in the Procfile")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_until_up(base: str, server: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        assert server.poll() is None, server.stdout.read().decode(errors="replace")
+        try:
+            with urllib.request.urlopen(base + "/healthz", timeout=2):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise AssertionError("gunicorn did not start in 30 s")
+
+
+@pytest.fixture
+def web(tmp_path):
+    port = _free_port()
+    env = {**os.environ, "PORT": str(port), "WEB_CONCURRENCY": "2", "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+           "SECRET_KEY": "procfile-test", "INSTANCE_PATH": str(tmp_path / "instance"),
+           "DATABASE_URL": "sqlite:///" + str(tmp_path / "line.sqlite"), "METRICS_TOKEN": METRICS_TOKEN,
+           "PATH": str(REPO_ROOT / ".venv" / "bin") + os.pathsep + os.environ.get("PATH", "")}
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    subprocess.run(["ivr", "db", "upgrade"], env=env, cwd=tmp_path, check=True, capture_output=True)
+    server = subprocess.Popen(["sh", "-c", "exec " + _web_command()], env=env, cwd=REPO_ROOT,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_up(base, server)
+        yield base
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def _post_signed(base: str, path: str, params: dict) -> int:
+    signature = RequestValidator(AUTH_TOKEN).compute_signature(base + path, params)
+    request = urllib.request.Request(base + path, data=urllib.parse.urlencode(params).encode(),
+                                     headers={"X-Twilio-Signature": signature})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return response.status
+
+
+def _scrape(base: str) -> float:
+    request = urllib.request.Request(base + "/metrics",
+                                     headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        text = response.read().decode()
+    counted = re.search(r'calm_line_webhook_seconds_count\{[^}]*webhook="voice.incoming"[^}]*\} (\S+)', text)
+    assert counted, text[:2000]
+    return float(counted.group(1))
+
+
+def test_the_web_line_serves_calls_and_metrics_count_every_process(web):
+    def call(index):
+        params = {"CallSid": f"CA{index:032x}", "From": "+447400123456", "To": "+441134960000"}
+        return _post_signed(web, "/voice", params)
+
+    with ThreadPoolExecutor(max_workers=8) as pool:  # in parallel, so both processes answer
+        assert list(pool.map(call, range(CALLS))) == [200] * CALLS
+    # Each scrape lands on either process; every one must see all the calls.
+    assert [_scrape(web) for _ in range(6)] == [CALLS] * 6
