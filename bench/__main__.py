@@ -26,16 +26,9 @@ TARGETS = {"webhooks": 0.9, "consent": 1.2, "drain": 1.1}
 
 
 def _postgres_ok(url: str) -> bool:
-    import sqlalchemy as sa
+    from ivr import store
 
-    try:
-        engine = sa.create_engine(url, connect_args={"connect_timeout": 3})
-        with engine.connect():
-            pass
-        engine.dispose()
-        return True
-    except Exception:
-        return False
+    return store.answers(url)
 
 
 def main(argv=None) -> int:

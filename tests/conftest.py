@@ -21,22 +21,11 @@ def sign(path: str, params: dict, token: str = AUTH_TOKEN, base: str = BASE) -> 
     return RequestValidator(token).compute_signature(base + path, params)
 
 
-def _postgres_available() -> bool:
-    import sqlalchemy
-
-    try:
-        engine = sqlalchemy.create_engine(POSTGRES_URL)
-        with engine.connect():
-            pass
-        engine.dispose()
-        return True
-    except Exception:
-        return False
-
-
 @pytest.fixture(scope="session")
 def postgres_ready():
-    if not _postgres_available():
+    from ivr import store
+
+    if not store.answers(POSTGRES_URL):
         if os.environ.get("CI"):
             pytest.fail(f"PostgreSQL is not reachable at {POSTGRES_URL}")
         pytest.skip("PostgreSQL is not reachable here")
