@@ -5,8 +5,8 @@ import logging
 
 from flask import current_app
 
+from . import engine, twiml
 from . import flow as flow_module
-from . import twiml
 
 log = logging.getLogger(__name__)
 
@@ -18,8 +18,18 @@ def init_app(app) -> None:
     for warning in warnings:
         log.warning("%s", warning)
     app.extensions["calm_line.flow"] = flow
-    app.extensions["calm_line.renderer"] = twiml.Renderer(flow)
+    app.extensions["calm_line.renderer"] = _warmed(twiml.Renderer(flow), flow)
     app.extensions["calm_line.safety"] = twiml.safety_twiml(flow)
+
+
+def _warmed(renderer: twiml.Renderer, flow) -> twiml.Renderer:
+    """Render every step once now: the first callers get a cached answer, and a step
+    that cannot be rendered stops the app at start rather than mid-call."""
+    for node_id in flow.nodes:
+        step = engine.enter(flow, node_id)
+        if not step.action:
+            renderer.render(step)
+    return renderer
 
 
 def flow() -> flow_module.Flow:

@@ -197,3 +197,16 @@ def test_without_a_dial_number_the_line_does_not_offer_to_connect(call):
     turn = reach(call, "talk").last
     assert "put through" not in turn.text
     assert reach(call, "talk").press("1").text.startswith("Sorry, that is not one of the choices")
+
+
+def test_every_step_is_rendered_at_start(app):
+    from ivr import engine
+
+    renderer = app.extensions["calm_line.renderer"]
+    entries = {engine.enter(FLOW, node_id) for node_id in FLOW.nodes}
+    expected = {step for step in entries if not step.action}
+    assert renderer.render.cache_info().currsize == len(expected)
+    misses = renderer.render.cache_info().misses
+    for step in expected:
+        renderer.render(step)
+    assert renderer.render.cache_info().misses == misses  # all served from the cache
