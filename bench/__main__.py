@@ -20,7 +20,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from .common import ROOT, have_wrk, table
+from bench.common import ROOT, have_wrk, table
 
 TARGETS = {"webhooks": 0.9, "consent": 1.2, "drain": 1.1}
 
@@ -76,7 +76,7 @@ def main(argv=None) -> int:
     rows, skipped, raw = [], [], {}
     schema = None
     if args.db == "postgres" and not args.database_url and {"webhooks", "consent"} & set(parts):
-        from .drain import POSTGRES_URL, Schema
+        from bench.drain import POSTGRES_URL, Schema
 
         url = args.postgres_url or POSTGRES_URL
         if not _postgres_ok(url):
@@ -100,7 +100,7 @@ def _run(args, parts, rows, skipped, raw, out, started, command, seconds, rounds
         if not have_wrk():
             skipped.append("webhooks: wrk is not installed (apt-get install -y wrk)")
         else:
-            from . import webhooks
+            from bench import webhooks
 
             result = webhooks.run(seconds=seconds, connections=connections, rounds=rounds,
                                   calls=args.calls, database_url=args.database_url, out=out)
@@ -123,7 +123,7 @@ def _run(args, parts, rows, skipped, raw, out, started, command, seconds, rounds
                 skipped.append(f"webhooks: {errors} failed or non-2xx answers (see {out})")
 
     if "consent" in parts:
-        from . import consent
+        from bench import consent
 
         result = consent.run(calls=consent_calls, calls_per_second=args.consent_rate,
                              slow=args.slow, rounds=rounds, database_url=args.database_url, out=out)
@@ -140,7 +140,7 @@ def _run(args, parts, rows, skipped, raw, out, started, command, seconds, rounds
         ]
 
     if "drain" in parts:
-        from . import drain
+        from bench import drain
 
         url = args.postgres_url or drain.POSTGRES_URL
         if not _postgres_ok(url):

@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from .common import ROOT, TOKEN, VENV_BIN, Server, percentile
-from .paths import consent_requests
-from .twilio_fake import FakeTwilio, creates, twilio_env
-from .webhooks import line_env, upgrade
+from bench.common import ROOT, TOKEN, VENV_BIN, Server, percentile
+from bench.paths import consent_requests
+from bench.twilio_fake import FakeTwilio, creates, twilio_env
+from bench.webhooks import line_env, upgrade
 
 
 @dataclass

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from .common import ROOT, TOKEN, VENV_BIN
-from .twilio_fake import FakeTwilio, creates, twilio_env
+from bench.common import ROOT, TOKEN, VENV_BIN
+from bench.twilio_fake import FakeTwilio, creates, twilio_env
 
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
@@ -80,7 +80,8 @@ def _wait_for(predicate, timeout: float, what: str, poll: float = 0.02) -> None:
 
 def run_once(*, workers: int, count: int, rate: float, database_url: str, out: Path,
              log=print) -> DrainResult:
-    from ivr import create_app, outbox, store
+    from ivr import create_app, store
+    from ivr.texts import outbox
 
     fake = FakeTwilio(auth_token=TOKEN).start()
     processes = []

@@ -1,6 +1,6 @@
 """Real paths through the line, recorded as the requests Twilio would send.
 
-A Caller (ivr.caller) plays scripted calls against an in-process app; every
+A Caller (ivr.call.caller) plays scripted calls against an in-process app; every
 request it makes (path and form, redirects and <Dial> actions included) is
 recorded, so a load generator can replay exactly what Twilio would post,
 signed for the server it is pointed at.
@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 
 from twilio.request_validator import RequestValidator
 
-from ivr.caller import SIMULATED_FROM, Caller, FlaskTransport
+from ivr.call.caller import SIMULATED_FROM, Caller, FlaskTransport
 
 # What callers do: (caller kind, actions). Each action is (method, argument).
 SCRIPTS: list[tuple[str, list[tuple[str, str | None]]]] = [

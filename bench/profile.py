@@ -16,8 +16,8 @@ import sys
 import tempfile
 import time
 
-from .baseline import create_app as baseline_app
-from .paths import record_calls
+from bench.baseline import create_app as baseline_app
+from bench.paths import record_calls
 
 BASE = "http://localhost"
 TOKEN = "bench-token"
@@ -135,7 +135,7 @@ def _breakdown(app, requests, rounds: int, base_t: float) -> None:
                      min(_replay(app, menus, rounds) for _ in range(3))))
 
     measure("the line as it runs")
-    hooks = ("ivr.events", "ivr.metrics")
+    hooks = ("ivr.call.events", "ivr.metrics")
     for funcs in (app.before_request_funcs, app.after_request_funcs):
         for key, registered in funcs.items():
             funcs[key] = [f for f in registered if getattr(f, "__module__", "") not in hooks]

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import sys
 
-from .common import ROOT
+from bench.common import ROOT
 
 
 def FakeTwilio(**kwargs):  # noqa: N802 (a class, imported late)

@@ -17,8 +17,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from .common import TOKEN, VENV_BIN, Server, WrkResult, run_wrk, write_requests
-from .paths import record_calls
+from bench.common import TOKEN, VENV_BIN, Server, WrkResult, run_wrk, write_requests
+from bench.paths import record_calls
 
 
 @dataclass

@@ -7,8 +7,8 @@ import os
 from dotenv import load_dotenv
 from flask import Flask
 
-from . import config as settings
-from . import logs
+from ivr import config as settings
+from ivr import logs
 
 log = logging.getLogger(__name__)
 
@@ -42,25 +42,26 @@ def create_app(test_config: dict | None = None) -> Flask:
     app = Flask(__name__, instance_path=instance or None, instance_relative_config=True)
     _configure(app, test_config)
 
-    from . import content, health, security, store, voice
+    from ivr import health, metrics, security, store
+    from ivr.call import content, events, voice
+    from ivr.flowtools import validate
 
     security.init_app(app)
-    content.init_app(app)  # loads and checks the flow: refuses to start on errors
+    # Every check runs here, once: a broken flow stops the app with file:line:col problems.
+    flow, warnings = validate.load(app.config["FLOWS_FILE"], app.config["PROMPTS_DIR"], settings=app.config)
+    content.init_app(app, flow, warnings)
     store.init_app(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(voice.bp)
-    _register_optional(app)
+    _register_features(app, metrics, events)
     return app
 
 
-def _register_optional(app: Flask) -> None:
+def _register_features(app: Flask, metrics, events) -> None:
     """The follow-up text, the staff pages and the figures: each registers its own routes."""
-    from . import events, metrics, outbox, simulator, sms, staff, stats
+    from ivr import staff, texts
 
-    sms.init_app(app)
-    outbox.init_app(app)
-    staff.init_app(app)  # staff login: /staff/login, used by the simulator
-    simulator.init_app(app)  # /simulator
+    texts.init_app(app)  # the sender, /sms/*, and a local sender thread when asked
+    staff.init_app(app)  # /staff/login, /simulator, /staff/stats
     metrics.init_app(app)  # /metrics; its timer (registered first) runs last, so it counts all
     events.init_app(app)  # anonymous events from the voice webhooks (after_request)
-    stats.init_app(app)  # /staff/stats

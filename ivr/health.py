@@ -32,7 +32,7 @@ def _max_wait() -> float:
 
 @bp.get("/readyz")
 def readyz():
-    from . import metrics, store
+    from ivr import metrics, store
 
     checks: dict[str, str] = {}
     outbox: dict[str, float] = {}

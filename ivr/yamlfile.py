@@ -10,7 +10,7 @@ from pathlib import Path
 
 import yaml
 
-from .problems import FlowError, Problem
+from ivr.problems import FlowError, Problem
 
 Path_ = tuple  # a path into the document: ("nodes", "main", "choices", 0, "to")
 

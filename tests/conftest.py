@@ -120,7 +120,7 @@ def twilio_post(client):
 @pytest.fixture
 def call(app):
     """Start a call into the app: call() -> a Caller that has dialled in."""
-    from ivr.caller import Caller, FlaskTransport
+    from ivr.call.caller import Caller, FlaskTransport
 
     def start(from_number: str = "+447400123456", **kwargs) -> Caller:
         caller = Caller(FlaskTransport(app), from_number=from_number, **kwargs)
@@ -164,7 +164,7 @@ def staff_log_in(client, app) -> None:
     """Log a test client in through the staff login form (the app's own password)."""
     import re
 
-    from ivr import staff
+    from ivr.staff import login as staff
 
     password, _ = staff.password_for(app)
     page = client.get("/staff/login").get_data(as_text=True)

@@ -7,7 +7,7 @@ the way Twilio does (JSON ``code``/``message``/``more_info``/``status``), and
 lets a test inject failures: 5xx, 429, dropped connections, latency and
 per-number rejections.
 
-``BaseUrlHttpClient`` (from ivr.sender) points twilio-python at the fake:
+``BaseUrlHttpClient`` (from ivr.texts.sender) points twilio-python at the fake:
 twilio-python 9 has no base-URL setting, so the HTTP client rewrites the host
 of every URL it is handed.
 """
@@ -28,8 +28,8 @@ from urllib.parse import urlencode
 import flask
 from werkzeug.serving import make_server
 
-from ivr.sender import BaseUrlHttpClient  # noqa: F401 (tests import it from here)
-from ivr.textbody import segments as count_segments
+from ivr.texts.body import segments as count_segments
+from ivr.texts.sender import BaseUrlHttpClient  # noqa: F401 (tests import it from here)
 
 API_VERSION = "2010-04-01"
 DEFAULT_ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
@@ -70,7 +70,7 @@ _NUMBER_UPDATABLE = (
     "SmsFallbackMethod",
 )
 
-# Segment counting lives in the app (ivr.textbody); the fake bills with it too.
+# Segment counting lives in the app (ivr.texts.body); the fake bills with it too.
 
 
 def _new_sid(prefix: str) -> str:

@@ -13,10 +13,11 @@ import pytest
 import yaml
 from conftest import copy_shipped
 
-from ivr import checks, speech
-from ivr import flow as flow_module
+from ivr.call import flow as flow_module
+from ivr.call import speech
 from ivr.config import REPO_ROOT
-from ivr.flowtools import collect
+from ivr.flowtools import checks, validate
+from ivr.flowtools.commands import collect
 from ivr.problems import FlowError, Problem
 
 BROKEN = Path(__file__).resolve().parent / "broken"
@@ -124,7 +125,7 @@ def test_the_broken_flows_are_what_make_py_makes(tmp_path):
 def test_the_app_refuses_a_broken_flow_with_the_same_errors(tmp_path):
     case = BROKEN / "E030-999-late"
     with pytest.raises(FlowError) as caught:
-        flow_module.load(case / "flows.yaml", case / "prompts")
+        validate.load(case / "flows.yaml", case / "prompts")
     assert [p for p in caught.value.errors] == [p for p in check_case(case) if p.severity == "error"]
 
 
@@ -136,7 +137,7 @@ def test_every_code_has_a_severity_and_says_what_it_means():
 
 
 def test_warnings_do_not_stop_the_app():
-    flow, warnings = flow_module.load(BROKEN / "W003-long-sentence" / "flows.yaml",
+    flow, warnings = validate.load(BROKEN / "W003-long-sentence" / "flows.yaml",
                                       BROKEN / "W003-long-sentence" / "prompts")
     assert "W003" in codes(warnings) and all(p.severity == "warning" for p in warnings)
     assert flow.start == "welcome"
@@ -270,7 +271,7 @@ def test_every_combination_of_branches_is_checked(monkeypatch):
     monkeypatch.setattr(checks.textbody, "compose", lambda flow, heard: seen.append(
         tuple(heard)) or real(flow, heard))
     collect(REPO_ROOT / "flows.yaml", REPO_ROOT / "prompts")
-    flow, _ = flow_module.load(REPO_ROOT / "flows.yaml", REPO_ROOT / "prompts")
+    flow, _ = validate.load(REPO_ROOT / "flows.yaml", REPO_ROOT / "prompts")
     with_links = {node.links for node in flow.nodes.values() if node.links}
     assert len(set(seen)) == 2 ** len(with_links)
 

@@ -7,7 +7,7 @@ import pytest
 from walk import key_paths
 
 from ivr.config import REPO_ROOT
-from ivr.flow import load
+from ivr.flowtools.validate import load
 
 FLOW, _ = load(REPO_ROOT / "flows.yaml", REPO_ROOT / "prompts")
 SHARED = REPO_ROOT.parent / "shared" / "content"
@@ -61,7 +61,7 @@ def everything_said(tmp_path_factory):
     """The words of every step of the line, walked by key from the start."""
     from conftest import make_app
 
-    from ivr.caller import Caller, FlaskTransport
+    from ivr.call.caller import Caller, FlaskTransport
 
     app = make_app(tmp_path_factory.mktemp("content"), NSPCC_DIAL_NUMBER="+448088005000")
     said = []

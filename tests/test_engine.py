@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import pytest
 
-from ivr import engine
+from ivr.call import engine
+from ivr.call.engine import CallState
 from ivr.config import REPO_ROOT
-from ivr.engine import CallState
-from ivr.flow import load
+from ivr.flowtools.validate import load
 
 FLOW, _ = load(REPO_ROOT / "flows.yaml", REPO_ROOT / "prompts")
 MENUS = [node for node in FLOW.nodes.values() if node.type == "menu"]

@@ -7,7 +7,8 @@ import xml.etree.ElementTree as ET
 import pytest
 from conftest import make_app
 
-from ivr import config, engine
+from ivr import config
+from ivr.call import engine
 from ivr.config import REPO_ROOT
 from ivr.problems import FlowError
 

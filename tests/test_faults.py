@@ -22,8 +22,9 @@ import pytest
 import sqlalchemy as sa
 from conftest import AUTH_TOKEN, FROM_NUMBER, make_app, sign
 
-from ivr import outbox, store, worker
-from ivr.caller import Caller, FlaskTransport
+from ivr import store
+from ivr.call.caller import Caller, FlaskTransport
+from ivr.texts import outbox, worker
 
 NSPCC_SPOKEN = "0 8 0 8, 8 0 0, 5 0 0 0"
 IVR = Path(sys.executable).parent / "ivr"

@@ -11,9 +11,10 @@ import pytest
 from click.testing import CliRunner
 from conftest import copy_shipped
 
-from ivr import flow as flow_module
-from ivr import flowtools, graph, script
+from ivr.call import flow as flow_module
 from ivr.config import REPO_ROOT
+from ivr.flowtools import commands as flowtools
+from ivr.flowtools import graph, script, validate
 
 BROKEN = Path(__file__).resolve().parent / "broken"
 LOCATED = re.compile(r"^(?P<file>[^:\n]+):(?P<line>\d+):(?P<col>\d+): (?P<code>[EW]\d{3}) \S")
@@ -241,7 +242,7 @@ def test_script_has_every_word_every_step_and_the_paths(tmp_path):
     out = tmp_path / "line.md"
     assert run(flowtools.script_command, "-o", out).exit_code == 0
     text = out.read_text()
-    flow, _ = flow_module.load(REPO_ROOT / "flows.yaml", REPO_ROOT / "prompts", flow_module.ALL_OPTIONAL)
+    flow, _ = validate.load(REPO_ROOT / "flows.yaml", REPO_ROOT / "prompts", flow_module.ALL_OPTIONAL)
     for node in flow.nodes.values():
         assert f"### `{node.id}` (" in text
         for key in node.say:

@@ -1,6 +1,6 @@
 """Whole calls through the line, then the text: signed webhooks in, the fake Twilio API out.
 
-Each test dials in with ivr.caller.Caller, walks the menus by key or voice,
+Each test dials in with ivr.call.caller.Caller, walks the menus by key or voice,
 hangs up (Twilio's call status callback), runs the worker and looks at what
 reached the fake Twilio API.
 """
@@ -10,8 +10,9 @@ import pytest
 import sqlalchemy as sa
 from conftest import make_app
 
-from ivr import outbox, store, worker
-from ivr.caller import SIMULATED_FROM
+from ivr import store
+from ivr.call.caller import SIMULATED_FROM
+from ivr.texts import outbox, worker
 
 MOBILE = SIMULATED_FROM["mobile"]  # +447400123456
 LANDLINE = SIMULATED_FROM["landline"]

@@ -24,7 +24,7 @@ from twilio.request_validator import RequestValidator
 from werkzeug.datastructures import MultiDict
 
 from ivr import store
-from ivr.caller import Caller, FlaskTransport, parse_twiml
+from ivr.call.caller import Caller, FlaskTransport, parse_twiml
 
 FUZZ = settings.get_profile("calm-line-fuzz")
 VALIDATOR = RequestValidator(AUTH_TOKEN)
@@ -258,7 +258,7 @@ def _texts_for(app, call_sid: str) -> tuple[list, int]:
 @given(data=st.data(), kind=st.sampled_from(["mobile", "landline"]))
 def test_repeated_and_out_of_order_requests_make_at_most_one_text(fuzz_app, client, recorded_calls,
                                                                   data, kind):
-    from ivr import worker
+    from ivr.texts import worker
 
     requests = recorded_calls[kind]
     order = data.draw(st.lists(st.integers(0, len(requests) - 1), min_size=1, max_size=14))

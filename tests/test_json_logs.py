@@ -9,7 +9,7 @@ import pytest
 from conftest import make_app
 
 from ivr import logs
-from ivr.caller import Caller, FlaskTransport
+from ivr.call.caller import Caller, FlaskTransport
 
 NUMBER = "+447400123456"
 

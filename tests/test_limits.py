@@ -9,7 +9,7 @@ import pytest
 from conftest import AUTH_TOKEN, make_app, sign
 from twilio.request_validator import RequestValidator
 
-from ivr import outbox
+from ivr.texts import outbox
 
 PARAMS = {"CallSid": "CA" + "c" * 32, "From": "+447400123456", "To": "+441134960000",
           "AccountSid": "AC" + "0" * 32, "CallStatus": "in-progress"}

@@ -14,7 +14,7 @@ from conftest import AUTH_TOKEN, make_app, sign, staff_log_in
 from prometheus_client.parser import text_string_to_metric_families
 
 from ivr import store
-from ivr.caller import Caller, FlaskTransport
+from ivr.call.caller import Caller, FlaskTransport
 
 TOKEN = "metrics-token-0123456789abcdef"
 BEARER = {"Authorization": f"Bearer {TOKEN}"}
@@ -88,7 +88,7 @@ def test_errors_are_counted_by_kind(metrics_app, monkeypatch):
     web.post("/voice", data={"CallSid": "CA1"}, headers={"X-Twilio-Signature": "wrong"})
     params = {"CallSid": "CA2", "ErrorCode": "11200"}
     web.post("/voice/fallback", data=params, headers={"X-Twilio-Signature": sign("/voice/fallback", params)})
-    from ivr import engine
+    from ivr.call import engine
 
     monkeypatch.setattr(engine, "start", lambda *a, **k: 1 / 0)
     params = {"CallSid": "CA3"}
@@ -154,7 +154,7 @@ def test_with_several_web_processes_the_counts_add_up(tmp_path):
         import sys
         sys.path.insert(0, {str(Path(__file__).parent)!r})
         from conftest import make_app
-        from ivr.caller import Caller, FlaskTransport
+        from ivr.call.caller import Caller, FlaskTransport
         app = make_app(__import__("pathlib").Path(sys.argv[1]), METRICS_TOKEN={TOKEN!r})
         for _ in range(int(sys.argv[2])):
             Caller(FlaskTransport(app)).dial()

@@ -10,7 +10,9 @@ import pytest
 import sqlalchemy as sa
 from conftest import make_app
 
-from ivr import cli, outbox, store, textbody, worker
+from ivr import cli, store
+from ivr.texts import body as textbody
+from ivr.texts import outbox, worker
 
 MOBILE = "+447400123456"
 OTHER_MOBILE = "+447911123456"

@@ -18,8 +18,10 @@ import pytest
 import sqlalchemy as sa
 from conftest import FROM_NUMBER, make_app, sign
 
-from ivr import engine, store, worker
-from ivr.caller import Caller, FlaskTransport
+from ivr import store
+from ivr.call import engine
+from ivr.call.caller import Caller, FlaskTransport
+from ivr.texts import worker
 
 MOBILE = "+447400123456"  # calls in and says yes
 KEYED = "+447400654321"  # keyed in by a landline caller
@@ -145,7 +147,7 @@ def test_whole_calls_at_debug_leave_no_full_number_anywhere(tmp_path, twilio_set
         bodies.append(response.get_data(as_text=True))
 
     with app.app_context():
-        from ivr import events
+        from ivr.call import events
 
         events.flush(app)
     out, err = capfd.readouterr()

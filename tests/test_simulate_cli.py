@@ -9,11 +9,11 @@ import pytest
 from conftest import make_app
 from werkzeug.serving import make_server
 
-from ivr import textbody
 from ivr.cli import main
-from ivr.simulator import cli as simulate_cli
-from ivr.simulator.call import ScriptError, parse_action
-from ivr.simulator.cli import read_action, script_from, simulate
+from ivr.staff.simulator import cli as simulate_cli
+from ivr.staff.simulator.call import ScriptError, parse_action
+from ivr.staff.simulator.cli import read_action, script_from, simulate
+from ivr.texts import body as textbody
 
 NINE_NINE_NINE = re.compile(r"\b9\W{0,3}9\W{0,3}9\b")
 

@@ -15,9 +15,10 @@ import sqlalchemy as sa
 from conftest import make_app
 from werkzeug.serving import make_server
 
-from ivr import store, textbody
-from ivr.simulator.call import SimulatedCall, local_transport
-from ivr.simulator.web import CallStore, simulator_calls
+from ivr import store
+from ivr.staff.simulator.call import SimulatedCall, local_transport
+from ivr.staff.simulator.web import CallStore, simulator_calls
+from ivr.texts import body as textbody
 
 PASSWORD = "simulator staff password"
 ROOT = Path(__file__).resolve().parent.parent

@@ -7,7 +7,8 @@ import pytest
 import sqlalchemy as sa
 from conftest import make_app, sign
 
-from ivr import outbox, sms, store, worker
+from ivr import store
+from ivr.texts import outbox, sms, worker
 
 MOBILE = "+447400123456"
 
@@ -135,7 +136,7 @@ def test_anything_else_points_to_the_line_999_and_the_nspcc(app, twilio_post, fl
 
 
 def test_replies_are_plain_gsm7_single_texts(flow):
-    from ivr import textbody
+    from ivr.texts import body as textbody
 
     for name in ("help_reply", "other_reply", "stopped_reply", "started_reply"):
         text = flow.written(flow.sms[name])

@@ -10,7 +10,7 @@ import pytest
 from conftest import make_app
 from flask import session
 
-from ivr import staff
+from ivr.staff import login as staff
 
 PASSWORD = "a long staff password 42"
 

@@ -10,8 +10,11 @@ import pytest
 import sqlalchemy as sa
 from conftest import make_app, sign
 
-from ivr import cli, events, stats, store, worker
-from ivr.caller import Caller, FlaskTransport
+from ivr import cli, store
+from ivr.call import events
+from ivr.call.caller import Caller, FlaskTransport
+from ivr.staff import stats
+from ivr.texts import worker
 
 MOBILE = "+447400123456"
 
@@ -245,7 +248,7 @@ def test_a_failing_hook_is_logged_not_raised(tmp_path, monkeypatch, caplog):
 
 def test_a_webhook_that_failed_is_counted_as_an_error(tmp_path, monkeypatch):
     app = make_app(tmp_path)
-    from ivr import engine
+    from ivr.call import engine
 
     caller = dial(app)
     monkeypatch.setattr(engine, "answer", lambda *a, **k: 1 / 0)
@@ -280,7 +283,7 @@ def test_the_staff_page_shows_the_figures_with_a_chart_and_tables(figures_app):
     assert not re.search(r'(src|href)="(https?:)?//', html)
     assert "default-src 'self'" in response.headers["Content-Security-Policy"]
     assert response.headers["Cache-Control"] == "no-store"
-    css = web.get("/static/stats.css")
+    css = web.get("/staff/stats/static/stats.css")
     assert css.status_code == 200 and b".columns__bar" in css.data
 
 

@@ -11,13 +11,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ivr import config, textbody
-from ivr import flow as flow_module
+from ivr import config
+from ivr.call import flow as flow_module
+from ivr.flowtools import validate
+from ivr.texts import body as textbody
 
 
 @pytest.fixture(scope="module")
 def flow():
-    loaded, _warnings = flow_module.load(config.REPO_ROOT / "flows.yaml",
+    loaded, _warnings = validate.load(config.REPO_ROOT / "flows.yaml",
                                          config.REPO_ROOT / "prompts")
     return loaded
 

@@ -7,9 +7,9 @@ import xml.etree.ElementTree as ET
 import pytest
 from walk import key_paths
 
-from ivr.caller import TwimlError
+from ivr.call.caller import TwimlError
 from ivr.config import REPO_ROOT
-from ivr.flow import load
+from ivr.flowtools.validate import load
 
 FLOW, _ = load(REPO_ROOT / "flows.yaml", REPO_ROOT / "prompts")
 PATHS = key_paths(FLOW)
@@ -168,7 +168,7 @@ def test_every_answer_is_twiml_twilio_can_play(call):
         for turn in caller.turns:
             assert turn.status == 200
     with pytest.raises(TwimlError):
-        from ivr.caller import parse_twiml
+        from ivr.call.caller import parse_twiml
 
         parse_twiml("<Response><Sya>typo</Sya></Response>")
 
@@ -176,7 +176,7 @@ def test_every_answer_is_twiml_twilio_can_play(call):
 def test_dialling_the_nspcc_when_a_number_is_set(tmp_path):
     from conftest import make_app
 
-    from ivr.caller import Caller, FlaskTransport
+    from ivr.call.caller import Caller, FlaskTransport
 
     app = make_app(tmp_path, NSPCC_DIAL_NUMBER="+448088005000")
     answered = Caller(FlaskTransport(app), dial_status="completed")
@@ -200,7 +200,7 @@ def test_without_a_dial_number_the_line_does_not_offer_to_connect(call):
 
 
 def test_every_step_is_rendered_at_start(app):
-    from ivr import engine
+    from ivr.call import engine
 
     renderer = app.extensions["calm_line.renderer"]
     entries = {engine.enter(FLOW, node_id) for node_id in FLOW.nodes}

@@ -11,7 +11,9 @@ import sqlalchemy as sa
 from conftest import AUTH_TOKEN, FROM_NUMBER, make_app
 from twilio.base.exceptions import TwilioRestException
 
-from ivr import cli, outbox, sender, store, textbody, worker
+from ivr import cli, store
+from ivr.texts import body as textbody
+from ivr.texts import outbox, sender, worker
 
 MOBILE = "+447400123456"
 MESSAGES = "/2010-04-01/Accounts/{}/Messages.json"

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from collections import deque
 
-from ivr import engine
-from ivr.flow import Flow
+from ivr.call import engine
+from ivr.call.flow import Flow
 
 
 def key_paths(flow: Flow) -> dict[str, list[str]]:

@@ -1,0 +1,168 @@
+"""The pure core: where the caller is + what they pressed or said -> what to play.
+
+No Flask, no database, no clock: plain functions on the loaded Flow, so every
+path of the line can be tested (and simulated) without a server.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+
+from ivr.call.flow import ACTION_TYPES, Flow, Node
+
+MAX_CHAIN = 20  # message steps played in a row before we stop following `next`
+MAX_SPEECH = 500  # characters of speech we look at; the rest is noise
+
+
+@dataclass(frozen=True)
+class CallState:
+    """Everything the line keeps about a call between requests (it lives in the URL)."""
+
+    node: str
+    tries: int = 0
+    heard: frozenset[str] = frozenset()  # steps heard that add links to the text
+
+
+@dataclass(frozen=True)
+class Step:
+    """What to play now: a few steps in a row, ending where the caller is."""
+
+    state: CallState
+    play: tuple[str, ...] = ()  # node ids whose words are said, in order
+    notice: str | None = None  # prompt said first ("Sorry, ...")
+    reprompt: bool = False  # the last node says only its choices, not its content
+    action: str | None = None  # an action node the webhook must carry out first
+    ended: bool = False
+
+    @property
+    def node(self) -> str:
+        return self.state.node
+
+
+@dataclass(frozen=True)
+class Heard:
+    """How the caller's input was understood."""
+
+    kind: str  # "key", "silence", "wrong_key", "not_understood"
+    key: str | None = None
+    via: str = field(default="dtmf")
+
+
+def _with_links(flow: Flow, heard: frozenset[str], node: Node) -> frozenset[str]:
+    return heard | {node.id} if node.links else heard
+
+
+def enter(flow: Flow, node_id: str, heard: frozenset[str] = frozenset(),
+          notice: str | None = None, play: tuple[str, ...] = ()) -> Step:
+    """Go to a node, following message steps on to the node that waits for the caller."""
+    for _ in range(MAX_CHAIN):
+        node = flow.nodes.get(node_id)
+        if node is None:  # unknown step: back to the main menu, kindly
+            node_id, notice = flow.home, flow.notices.get("went_wrong")
+            node = flow.nodes[node_id]
+        heard = _with_links(flow, heard, node)
+        if node.type == "dial" and not flow.settings.get(node.dial or ""):
+            node_id = node.target("on_fail")  # nothing to dial: the failure path says the number
+            continue
+        if node.type in ACTION_TYPES:
+            return Step(CallState(node.id, 0, heard), play, notice, action=node.id)
+        play = (*play, node.id)
+        if node.type != "message":
+            return Step(CallState(node.id, 0, heard), play, notice, ended=node.type == "goodbye")
+        node_id = node.target("next")
+    # `ivr check` refuses message steps that loop (E027/E028), so this is a bug:
+    # the webhook answers it with the safety words.
+    raise RuntimeError(f"more than {MAX_CHAIN} message steps in a row from {play[:1]}")
+
+
+def start(flow: Flow) -> Step:
+    return enter(flow, flow.start)
+
+
+def _normalise(speech: str) -> str:
+    words = re.sub(r"[^\w']+", " ", speech[:MAX_SPEECH].lower())
+    return f" {' '.join(words.split())} "
+
+
+def _menu_keys(flow: Flow, node: Node) -> list[tuple[str, tuple[str, ...]]]:
+    """(key, phrases) in the order they are matched: the menu's choices, then navigation."""
+    keys = [(choice.key, choice.phrases) for choice in node.choices]
+    keys += [(nav.key, nav.phrases) for nav in flow.nav_for(node)]
+    return keys
+
+
+def understand(flow: Flow, node: Node, digits: str | None, speech: str | None) -> Heard:
+    keys = _menu_keys(flow, node)
+    valid = {key for key, _ in keys}
+    digits = (digits or "").strip()
+    if digits:
+        return Heard("key", digits) if digits in valid else Heard("wrong_key")
+    text = _normalise(speech or "")
+    if not text.strip():
+        return Heard("silence", via="speech" if speech else "dtmf")
+    said_key = flow.spoken_keys.get(text.strip().removeprefix("press ").strip(), text.strip())
+    if said_key in valid:
+        return Heard("key", said_key, via="speech")
+    urgent = next((c for c in node.choices if c.to == flow.urgent), None)
+    if urgent and any(f" {p} " in text for p in urgent.phrases):
+        return Heard("key", urgent.key, via="speech")  # danger first, whatever else was said
+    best = None
+    for key, phrases in keys:
+        for phrase in phrases:
+            if f" {phrase} " in text and (best is None or len(phrase) > len(best[1])):
+                best = (key, phrase)
+    return Heard("key", best[0], via="speech") if best else Heard("not_understood", via="speech")
+
+
+def _retry(flow: Flow, state: CallState, node: Node, notice_name: str) -> Step:
+    tries = state.tries + 1
+    if tries >= int(flow.gather.get("max_tries", 3)):
+        return enter(flow, node.target("on_give_up") or flow.give_up, state.heard)
+    notice = flow.notices.get(notice_name)
+    return Step(replace(state, tries=tries), (node.id,), notice, reprompt=True)
+
+
+def answer(flow: Flow, state: CallState, digits: str | None, speech: str | None) -> Step:
+    """The caller answered a menu (or said nothing): decide what comes next."""
+    node = flow.nodes.get(state.node)
+    if node is None or node.type != "menu":
+        return enter(flow, flow.home, state.heard, flow.notices.get("went_wrong"))
+    heard = understand(flow, node, digits, speech)
+    if heard.kind != "key":
+        return _retry(flow, state, node, "no_input" if heard.kind == "silence" else heard.kind)
+    for choice in node.choices:
+        if choice.key == heard.key:
+            return enter(flow, choice.to, state.heard)
+    nav = next(n for n in flow.nav_for(node) if n.key == heard.key)
+    target = {"repeat": node.id, "home": flow.home, "finish": flow.finish}[nav.name]
+    return enter(flow, target, state.heard)
+
+
+def after_action(flow: Flow, step: Step, outcome: str) -> Step:
+    """An action node finished with an outcome (queued, need_number, opted_out, fail)."""
+    node = flow.nodes[step.action]
+    target = node.target(f"on_{outcome}") or node.target("on_fail")
+    return enter(flow, target, step.state.heard, play=step.play)
+
+
+def dialled(flow: Flow, state: CallState, dial_status: str | None) -> Step:
+    """The <Dial> ended: on to `next` when the call was answered, else the failure path."""
+    node = flow.nodes.get(state.node)
+    if node is None or node.type != "dial":
+        return enter(flow, flow.home, state.heard, flow.notices.get("went_wrong"))
+    target = node.target("next") if dial_status == "completed" else node.target("on_fail")
+    return enter(flow, target, state.heard)
+
+
+def number_keyed(flow: Flow, state: CallState, valid: bool, silent: bool) -> Step:
+    """A mobile number was keyed in (valid or not), or nothing was."""
+    node = flow.nodes.get(state.node)
+    if node is None or node.type != "number_entry":
+        return enter(flow, flow.home, state.heard, flow.notices.get("went_wrong"))
+    if valid:
+        return enter(flow, node.target("next"), state.heard)
+    tries = state.tries + 1
+    if tries >= int(flow.gather.get("max_tries", 3)):
+        return enter(flow, node.target("on_give_up"), state.heard)
+    notice = flow.notices.get("no_input") if silent else node.invalid
+    return Step(replace(state, tries=tries), (node.id,), notice, reprompt=False)

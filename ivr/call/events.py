@@ -1,0 +1,343 @@
+"""Anonymous events: what happened on the line, never who called.
+
+Each voice webhook is read from the outside, after it has answered (an
+``after_request`` hook: its path, form and ``X-Calm-Line-Steps`` header),
+and turned into a few rows of the ``events`` table:
+
+    call_started   POST /voice
+    step           each step the caller entered (step = the node id)
+    choice         a menu answered (step, detail = the key, via = key|voice)
+    no_choice      silence, a wrong key, words not understood (detail says which)
+    too_many_tries the caller's tries ran out at that step
+    text_offered   the finish step (the offer of a text) was played
+    text_accepted  the caller said yes to the text
+    ended          a goodbye step was played (detail = goodbye | too_many_tries)
+    call_ended     Twilio's status callback (detail = CallStatus, value = CallDuration)
+    error          a voice webhook failed and answered with the safety message
+    fallback       Twilio used the fallback URL
+
+What is kept: a keyed hash of the CallSid (HMAC under SECRET_KEY, of a kind of
+its own, so events never join the outbox's rows and the number hashes there),
+the hour (not the minute), node ids, keys, counts. What is never kept: a phone
+number, the CallSid, speech (a spoken answer is kept only as the key it
+matched). Simulator calls are marked (``simulated``) and left out of the
+figures. The table is apart from the outbox: purging numbers never touches it,
+and ``ivr purge --events-older-than`` trims it.
+
+Recording must never slow or break a webhook: the hook only builds the rows
+(no I/O) and hands them to a per-process writer thread, which inserts them in
+batches. A database error drops that batch (logged, counted) and pauses
+recording for a while, so an outage costs the line nothing.
+"""
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import queue
+import threading
+import time
+import weakref
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from flask import current_app, request
+
+from ivr import store
+from ivr.call import engine as flow_engine
+
+log = logging.getLogger(__name__)
+
+EXTENSION = "calm_line.events"
+CALL_KEY_KIND = "event-call"  # not store.call_key's kind: events must not join the outbox
+FINAL_CALL_STATUSES = frozenset({"completed", "busy", "no-answer", "failed", "canceled"})
+# Voice webhooks that answer with steps; without the header they sent the safety message.
+STEP_ENDPOINTS = frozenset({"voice.incoming", "voice.step", "voice.answer", "voice.number",
+                            "voice.dialled", "voice.unknown_step"})
+
+QUEUE_SIZE = 10_000  # rows waiting to be written, per process; more are dropped (and counted)
+BATCH_SIZE = 500  # rows per INSERT
+PAUSE_SECONDS = 30.0  # after a database error, rows are dropped (not queued) this long
+IDLE_SECONDS = 10.0  # the writer thread ends after this long with nothing to write
+LINGER_SECONDS = 0.25  # rows are gathered this long before one INSERT writes them all
+
+events = sa.Table(
+    "events",
+    store.metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at", sa.DateTime, nullable=False),  # UTC, to the hour
+    sa.Column("call_key", sa.String(32), nullable=True),
+    sa.Column("kind", sa.String(24), nullable=False),
+    sa.Column("step", sa.String(64), nullable=True),
+    sa.Column("detail", sa.String(32), nullable=True),
+    sa.Column("via", sa.String(8), nullable=True),
+    sa.Column("value", sa.Integer, nullable=True),
+    sa.Column("simulated", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Index("ix_events_at", "at"),
+    sa.Index("ix_events_call_key", "call_key"),
+)
+
+KINDS = ("call_started", "step", "choice", "no_choice", "too_many_tries", "text_offered",
+         "text_accepted", "ended", "call_ended", "error", "fallback")
+
+
+def hour(now: datetime | None = None) -> datetime:
+    """The coarse time kept with an event: UTC, to the hour."""
+    return (now or store.utcnow()).replace(minute=0, second=0, microsecond=0)
+
+
+def event_call_key(call_sid: str) -> str:
+    """A keyed hash of the CallSid: joins one call's events, shows nothing of the SID."""
+    return store.keyed_hash(CALL_KEY_KIND, call_sid)[:32]
+
+
+# -- turning a webhook into rows ------------------------------------------------------------
+
+
+def _int(raw: str | None) -> int | None:
+    try:
+        return max(int(raw), 0) if raw not in (None, "") else None
+    except ValueError:
+        return None
+
+
+def rows_for(flow, endpoint: str | None, view_args: dict, form, steps_header: str | None,
+             call_key: str, simulated: bool, at: datetime) -> list[dict]:
+    """The events one voice webhook stands for (pure: no I/O, no Flask)."""
+    rows: list[dict] = []
+
+    def add(kind, step=None, detail=None, via=None, value=None):
+        rows.append({"at": at, "call_key": call_key, "kind": kind, "step": step,
+                     "detail": detail, "via": via, "value": value, "simulated": simulated})
+
+    if endpoint == "voice.status":
+        status = (form.get("CallStatus") or "").strip()
+        if status in FINAL_CALL_STATUSES:
+            add("call_ended", detail=status, value=_int(form.get("CallDuration")))
+        return rows
+    if endpoint == "voice.fallback":
+        add("fallback")
+        return rows
+    if endpoint not in STEP_ENDPOINTS:
+        return rows
+    if endpoint == "voice.incoming":
+        add("call_started")
+    node_id = view_args.get("node_id")
+    if steps_header is None:  # the webhook failed and sent the safety message
+        add("error", step=node_id if node_id in flow.nodes else None)
+        return rows
+    steps = [s for s in steps_header.split(",") if s in flow.nodes]
+    node = flow.nodes.get(node_id) if node_id else None
+    gave_up = retried = False
+    if endpoint == "voice.answer" and node is not None and node.type == "menu":
+        heard = flow_engine.understand(flow, node, form.get("Digits"), form.get("SpeechResult"))
+        via = "voice" if heard.via == "speech" else "key"
+        if heard.kind == "key":
+            add("choice", step=node.id, detail=heard.key, via=via)
+            target = next((c.to for c in node.choices if c.key == heard.key), None)
+            if target in flow.nodes and flow.nodes[target].type == "text_request":
+                add("text_accepted", step=node.id, via=via)
+        else:
+            add("no_choice", step=node.id, detail=heard.kind,
+                via=None if heard.kind == "silence" else via)
+            gave_up = bool(steps) and steps[0] != node.id
+            retried = not gave_up
+    elif endpoint == "voice.number" and node is not None and node.type == "number_entry":
+        give_up_to = node.target("on_give_up")
+        gave_up = bool(steps) and steps[0] == give_up_to and give_up_to != node.target("next")
+        retried = steps == [node.id]
+    if gave_up:
+        add("too_many_tries", step=node.id)
+    if retried:  # asked again: no new step was entered
+        return rows
+    for step_id in steps:
+        add("step", step=step_id)
+        if step_id == flow.finish:
+            add("text_offered")
+        if flow.nodes[step_id].type == "goodbye":
+            add("ended", step=step_id, detail="too_many_tries" if gave_up else "goodbye")
+    return rows
+
+
+def _after_voice_request(response):
+    """Record the events of a voice webhook. Never raises, never waits."""
+    try:
+        if request.blueprint != "voice" or response.status_code != 200:
+            return response
+        writer: Writer | None = current_app.extensions.get(EXTENSION)
+        if writer is None:
+            return response
+        call_sid = request.form.get("CallSid")
+        if not call_sid:
+            return response
+        rows = rows_for(
+            current_app.extensions["calm_line.flow"], request.endpoint, request.view_args or {},
+            request.form, response.headers.get("X-Calm-Line-Steps"),
+            event_call_key(call_sid), request.form.get("CalmLineSimulated") == "1", hour(),
+        )
+        if rows:
+            writer.put(rows)
+    except Exception:  # statistics are never worth a caller's trouble
+        log.exception("could not record the events of %s", request.path)
+    return response
+
+
+# -- the writer -------------------------------------------------------------------------------
+
+
+class Writer:
+    """Writes event rows from a background thread of this process, in batches.
+
+    put() never blocks: a full queue or a paused writer drops the rows and
+    counts them (``dropped``). The thread is started on first use (so after
+    gunicorn forks) and ends when idle.
+    """
+
+    def __init__(self, app, *, pause: float = PAUSE_SECONDS, idle: float = IDLE_SECONDS,
+                 linger: float = LINGER_SECONDS, maxsize: int = QUEUE_SIZE):
+        self._app = weakref.ref(app)
+        self.pause, self.idle, self.linger = pause, idle, linger
+        self._urgent = threading.Event()  # flush(): write what is gathered now
+        self.queue: queue.Queue[list[dict]] = queue.Queue(maxsize=maxsize)
+        self.dropped = 0  # rows dropped (full queue, paused, or a failed write)
+        self.written = 0
+        self.paused_until = 0.0
+        self._thread: threading.Thread | None = None
+        self._pid = os.getpid()
+        self._lock = threading.Lock()
+        _WRITERS.add(self)
+
+    def accepting(self) -> bool:
+        return time.monotonic() >= self.paused_until
+
+    def put(self, rows: list[dict]) -> None:
+        if not self.accepting():  # the database failed a moment ago: do not queue up
+            self.dropped += len(rows)
+            return
+        try:
+            self.queue.put_nowait(rows)
+        except queue.Full:
+            self.dropped += len(rows)
+            return
+        self._ensure_thread()
+
+    def _ensure_thread(self) -> None:
+        # Under the lock: the thread decides to end under it too, so a row put
+        # just as it ends is never left behind.
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive() or self._pid != os.getpid():
+                self._pid = os.getpid()
+                self._thread = threading.Thread(target=self._run, name="calm-line-events",
+                                                daemon=True)
+                self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            try:
+                first = self.queue.get(timeout=self.idle)
+            except queue.Empty:
+                with self._lock:
+                    if self.queue.empty():
+                        self._thread = None
+                        return
+                continue
+            # Gather for a moment: one INSERT for many webhooks costs the
+            # process far less than one each (and the webhooks' threads wait
+            # less for the GIL). Short enough that one call's requests, which
+            # come seconds apart, are written in order by any process.
+            batch, taken = list(first), 1
+            deadline = time.monotonic() + self.linger
+            while len(batch) < BATCH_SIZE and not self._urgent.is_set():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                try:
+                    batch.extend(self.queue.get(timeout=min(left, 0.02)))
+                    taken += 1
+                except queue.Empty:
+                    continue
+            try:
+                self.write(batch)
+            finally:
+                for _ in range(taken):
+                    self.queue.task_done()
+                if not self.queue.unfinished_tasks:
+                    self._urgent.clear()
+
+    def write(self, rows: list[dict]) -> bool:
+        """Insert rows in one statement; on error drop them, log once and pause."""
+        app = self._app()
+        if app is None or not rows:
+            return False
+        if not self.accepting():
+            self.dropped += len(rows)
+            return False
+        try:
+            with store.engine(app).begin() as conn:
+                conn.execute(sa.insert(events), rows)
+        except Exception as exc:
+            self.dropped += len(rows)
+            self.paused_until = time.monotonic() + self.pause
+            log.warning("could not record %d anonymous event(s): %s; recording paused for %.0f s",
+                        len(rows), type(exc).__name__, self.pause)
+            return False
+        self.written += len(rows)
+        return True
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Wait until every queued row is written (or dropped). True if it got there."""
+        deadline = time.monotonic() + timeout
+        if self.queue.unfinished_tasks:
+            self._urgent.set()
+        while self.queue.unfinished_tasks:
+            if self._pid != os.getpid() or self._thread is None:
+                self._ensure_thread()
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.002)
+        return True
+
+
+_WRITERS: weakref.WeakSet[Writer] = weakref.WeakSet()
+
+
+@atexit.register
+def _flush_all() -> None:  # pragma: no cover - runs at interpreter exit
+    for writer in list(_WRITERS):
+        writer.flush(timeout=2.0)
+
+
+def writer(app=None) -> Writer | None:
+    return (app or current_app).extensions.get(EXTENSION)
+
+
+def flush(app=None, timeout: float = 5.0) -> bool:
+    """Write what this process still holds (the figures and tests call this first)."""
+    found = writer(app)
+    return found.flush(timeout) if found is not None else True
+
+
+# -- reading and trimming --------------------------------------------------------------------
+
+
+def load(since: datetime, until: datetime | None = None, *, simulated: bool = False) -> list:
+    """Events from ``since`` (inclusive) to ``until`` (exclusive), oldest first."""
+    query = sa.select(events).where(events.c.at >= since, events.c.simulated == simulated)
+    if until is not None:
+        query = query.where(events.c.at < until)
+    with store.read() as conn:
+        return conn.execute(query.order_by(events.c.id)).all()
+
+
+def purge(older_than: timedelta, now: datetime | None = None) -> int:
+    """Delete events older than that. Returns how many."""
+    cutoff = (now or store.utcnow()) - older_than
+    with store.begin() as conn:
+        deleted = conn.execute(sa.delete(events).where(events.c.at < cutoff)).rowcount
+    log.info("purged %d anonymous event(s) older than %s", deleted, older_than)
+    return deleted
+
+
+def init_app(app) -> None:
+    app.extensions[EXTENSION] = Writer(app)
+    app.after_request(_after_voice_request)

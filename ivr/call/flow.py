@@ -1,0 +1,238 @@
+"""Load flows.yaml and the prompts into plain, immutable objects.
+
+Everything here runs once, at start: the engine and the TwiML builder work
+on the objects it returns and never touch a file.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+
+import jsonschema
+
+from ivr import yamlfile
+from ivr.call import wording
+from ivr.config import REPO_ROOT
+from ivr.problems import FlowError, Problem
+
+SCHEMA_PATH = REPO_ROOT / "schema" / "flows.schema.json"
+
+# Node types whose outcome the voice webhook decides with the database.
+ACTION_TYPES = ("text_request", "text_confirm")
+# Fields of a node that name another node.
+# Settings a choice may require ("requires:"), switched on to check the flow.
+ALL_OPTIONAL = {"NSPCC_DIAL_NUMBER": "+440000000000"}
+TARGET_FIELDS = ("next", "on_fail", "on_give_up", "on_queued", "on_need_number", "on_opted_out")
+
+
+@dataclass(frozen=True)
+class Choice:
+    key: str
+    to: str
+    phrases: tuple[str, ...] = ()
+    prompt: str | None = None
+
+
+@dataclass(frozen=True)
+class Node:
+    id: str
+    type: str
+    say: tuple[str, ...] = ()
+    choices: tuple[Choice, ...] = ()
+    nav: tuple[str, ...] = ()  # names of the flow's keys offered here (repeat, home, finish)
+    links: tuple[str, ...] = ()
+    targets: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
+    dial: str | None = None  # the setting that holds the number to dial
+    timeout: int | None = None
+    invalid: str | None = None  # prompt read when a keyed-in number is not valid
+
+    def target(self, name: str) -> str | None:
+        return self.targets.get(name)
+
+
+@dataclass(frozen=True)
+class NavKey:
+    name: str
+    key: str
+    prompt: str
+    phrases: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Link:
+    key: str
+    label: str
+    url: str
+
+
+@dataclass(frozen=True)
+class Flow:
+    start: str
+    home: str
+    urgent: str
+    finish: str
+    give_up: str
+    voice: str
+    language: str
+    gather: MappingProxyType
+    nav_keys: MappingProxyType  # name -> NavKey
+    spoken_keys: MappingProxyType  # word -> key
+    notices: MappingProxyType  # name -> prompt key
+    nodes: MappingProxyType  # id -> Node
+    prompts: MappingProxyType  # key -> template with {placeholders}
+    numbers: MappingProxyType  # name -> "0808 800 5000"
+    links: MappingProxyType  # key -> Link
+    safety: tuple[str, ...]
+    sms: MappingProxyType
+    settings: MappingProxyType  # the app settings the flow depends on (dial numbers)
+    source: str = "flows.yaml"
+
+    def spoken(self, prompt_key: str, **extra: str) -> str:
+        """The words for a prompt, numbers spoken digit by digit."""
+        values = {name: wording.spoken_number(num) for name, num in self.numbers.items()}
+        values.update(extra)
+        return wording.fill(self.prompts[prompt_key], values)
+
+    def written(self, template: str) -> str:
+        """A text for an SMS, numbers written in groups."""
+        return wording.fill(template, dict(self.numbers))
+
+    def nav_for(self, node: Node) -> list[NavKey]:
+        return [self.nav_keys[name] for name in node.nav if name in self.nav_keys]
+
+
+def load_schema() -> dict:
+    return json.loads(SCHEMA_PATH.read_text())
+
+
+def schema_errors(data, schema: dict):
+    """(path, where, error) for each way data breaks the schema, in document order."""
+    validator = jsonschema.Draft202012Validator(schema)
+    for error in sorted(validator.iter_errors(data), key=lambda e: [str(p) for p in e.absolute_path]):
+        path = tuple(error.absolute_path)
+        yield path, ".".join(str(part) for part in path) or "the top level", error
+
+
+def schema_problems(doc: yamlfile.YamlDoc, schema: dict) -> list[Problem]:
+    problems = []
+    for path, where, error in schema_errors(doc.data, schema):
+        hint = ""
+        if isinstance(error.instance, bool):  # YAML reads yes/no/on/off as true/false
+            hint = ' (put words like yes and no in quotes: "yes")'
+        elif isinstance(error.instance, int) and path[-1:] == ("key",):
+            hint = ' (put keys in quotes: "4")'
+        problems.append(doc.problem(path, "E010", f"{where}: {error.message}{hint}"))
+    return problems
+
+
+def _default_nav(raw: dict, node_id: str, node: dict) -> tuple[str, ...]:
+    if "nav" in node:
+        return tuple(node["nav"])
+    names = ["repeat"]
+    if node_id != raw["home"]:
+        names.append("home")
+    if node_id != raw["finish"]:
+        names.append("finish")
+    return tuple(names)
+
+
+def _choices(node: dict, settings: dict) -> tuple[Choice, ...]:
+    """A choice that `requires` a setting is offered only when that setting is set."""
+    return tuple(
+        Choice(
+            key=str(choice["key"]),
+            to=choice["to"],
+            phrases=tuple(str(p).lower() for p in choice.get("phrases", ())),
+            prompt=choice.get("prompt"),
+        )
+        for choice in node.get("choices", ())
+        if not choice.get("requires") or settings.get(choice["requires"])
+    )
+
+
+def _node(raw: dict, node_id: str, node: dict, settings: dict) -> Node:
+    return Node(
+        id=node_id,
+        type=node["type"],
+        say=tuple(node.get("say", ())),
+        choices=_choices(node, settings),
+        nav=_default_nav(raw, node_id, node) if node["type"] == "menu" else (),
+        links=tuple(node.get("links", ())),
+        targets=MappingProxyType({f: node[f] for f in TARGET_FIELDS if f in node}),
+        dial=node.get("dial"),
+        timeout=node.get("timeout"),
+        invalid=node.get("invalid"),
+    )
+
+
+def build(flows: yamlfile.YamlDoc, prompts: yamlfile.YamlDoc, settings: dict) -> Flow:
+    """Plain data -> a Flow. Assumes the schema check passed."""
+    raw, words = flows.data, prompts.data or {}
+    nav_keys = {
+        name: NavKey(name, str(k["key"]), k["prompt"], tuple(p.lower() for p in k.get("phrases", ())))
+        for name, k in raw.get("keys", {}).items()
+    }
+    return Flow(
+        start=raw["start"], home=raw["home"], urgent=raw["urgent"], finish=raw["finish"],
+        give_up=raw["give_up"],
+        voice=raw["voice"]["name"], language=raw["voice"]["language"],
+        gather=MappingProxyType(dict(raw.get("gather", {}))),
+        nav_keys=MappingProxyType(nav_keys),
+        spoken_keys=MappingProxyType({str(w).lower(): str(k) for w, k in raw.get("spoken_keys", {}).items()}),
+        notices=MappingProxyType(dict(raw.get("notices", {}))),
+        nodes=MappingProxyType({nid: _node(raw, nid, n, settings) for nid, n in raw["nodes"].items()}),
+        prompts=MappingProxyType({str(k): str(v) for k, v in (words.get("prompts") or {}).items()}),
+        numbers=MappingProxyType({str(k): str(v) for k, v in (words.get("numbers") or {}).items()}),
+        links=MappingProxyType({
+            k: Link(k, str(v.get("label", k)), str(v.get("url", "")))
+            for k, v in (words.get("links") or {}).items() if isinstance(v, dict)
+        }),
+        safety=tuple(str(s) for s in words.get("safety") or ()),
+        sms=MappingProxyType({str(k): str(v) for k, v in (words.get("sms") or {}).items()}),
+        settings=MappingProxyType({k: settings.get(k) for k in ("NSPCC_DIAL_NUMBER",)}),
+        source=flows.file,
+    )
+
+
+def prompts_file(prompts_dir: str | Path, language: str = "en-GB") -> Path:
+    return Path(prompts_dir) / f"{language}.yaml"
+
+
+def load_docs(flows_file, prompts_dir):
+    """Parse both files, collecting syntax problems from each before giving up."""
+    docs, problems = [], []
+    for path in (Path(flows_file), prompts_file(prompts_dir)):
+        try:
+            docs.append(yamlfile.load(path))
+        except FlowError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise FlowError(problems)
+    return docs
+
+
+def edges(flow: Flow, node: Node) -> list[tuple[str, str]]:
+    """Every (label, target) a caller can follow out of a node, in menu order."""
+    out = [(f"key {c.key}", c.to) for c in node.choices]
+    for nav in flow.nav_for(node):
+        target = {"repeat": node.id, "home": flow.home, "finish": flow.finish}[nav.name]
+        out.append((f"key {nav.key}", target))
+    if node.type in ("menu", "number_entry"):
+        out.append(("too many tries", node.target("on_give_up") or flow.give_up))
+    for name in TARGET_FIELDS:
+        if name != "on_give_up" and node.target(name):
+            out.append((name, node.target(name)))
+    return out
+
+
+def reachable(flow: Flow) -> set[str]:
+    seen, todo = set(), [flow.start]
+    while todo:
+        node_id = todo.pop()
+        if node_id in seen or node_id not in flow.nodes:
+            continue
+        seen.add(node_id)
+        todo.extend(target for _, target in edges(flow, flow.nodes[node_id]))
+    return seen

@@ -1,0 +1,214 @@
+"""The voice webhooks: thin. Parse the request, ask the engine, send the TwiML.
+
+Where the caller is travels in the URLs Twilio follows (/voice/answer/<step>
+?t=<tries>&h=<steps heard>), so a call survives a restart or a database
+outage; the database is touched only when the caller asks for a text.
+"""
+from __future__ import annotations
+
+import functools
+import logging
+
+from flask import Blueprint, Response, current_app, request
+from werkzeug.routing import PathConverter
+
+from ivr.call import content, engine
+from ivr.call.engine import CallState, Step
+from ivr.call.wording import spoken_digits
+from ivr.logs import hash_call_sid, mask_number
+from ivr.security import twilio_signed
+from ivr.texts import outbox, phones
+
+log = logging.getLogger(__name__)
+bp = Blueprint("voice", __name__, url_prefix="/voice")
+
+
+class AnyTail(PathConverter):
+    """Any rest of a path, even "" or one starting with "/", so /voice/ and /voice//x
+    get an answer (the main menu) rather than a 404 or a 308 redirect."""
+
+    regex = r"(?s:.*?)"  # newlines too (%0A)
+    part_isolating = False
+
+
+@bp.record_once
+def _any_tail(state) -> None:
+    state.app.url_map.converters.setdefault("any_tail", AnyTail)
+
+
+FINAL_CALL_STATUSES = {"completed", "busy", "no-answer", "failed", "canceled"}
+MAX_TRIES_IN_URL = 10
+
+
+def _twiml(xml: str, step: Step | None = None) -> Response:
+    response = Response(xml, status=200, mimetype="text/xml")
+    if step is not None:  # for the simulator's transcript; Twilio ignores it
+        steps = step.play if step.node in step.play else (*step.play, step.node)
+        response.headers["X-Calm-Line-Steps"] = ",".join(steps)
+    return response
+
+
+def _call_tag() -> str:
+    return hash_call_sid(request.form.get("CallSid"))
+
+
+def never_fail(view):
+    """Whatever goes wrong, the caller still hears 999 and the NSPCC number."""
+
+    @functools.wraps(view)
+    def guarded(*args, **kwargs):
+        try:
+            return view(*args, **kwargs)
+        except Exception:
+            log.exception("voice webhook %s failed for call %s; sent the safety message",
+                          request.path, _call_tag())
+            return _twiml(content.safety())
+
+    return guarded
+
+
+def _state(node_id: str) -> CallState:
+    """The call's state from the URL; anything odd is dropped, never trusted."""
+    flow = content.flow()
+    try:
+        tries = min(max(int(request.args.get("t", 0)), 0), MAX_TRIES_IN_URL)
+    except ValueError:
+        tries = 0
+    heard = frozenset(h for h in request.args.get("h", "").split(",")
+                      if h in flow.nodes and flow.nodes[h].links)
+    return CallState(node_id, tries, heard)
+
+
+def _simulated() -> bool:
+    return request.form.get("CalmLineSimulated") == "1"
+
+
+def _carry_out(step: Step) -> Step:
+    """Action steps (the text the caller said yes to) need the database."""
+    flow, call_sid = content.flow(), request.form.get("CallSid", "")
+    while step.action:
+        kind = flow.nodes[step.action].type
+        try:
+            if kind == "text_request":
+                outcome = outbox.request_text(call_sid, request.form.get("From"),
+                                              sorted(step.state.heard), simulated=_simulated())
+            else:
+                outcome = outbox.confirm_number(call_sid)
+        except Exception:
+            log.exception("could not arrange a text for call %s", _call_tag())
+            outcome = "fail"
+        log.info("call %s: text %s", _call_tag(), outcome)
+        step = engine.after_action(flow, step, outcome)
+    return step
+
+
+def _needs_read_back(step: Step) -> bool:
+    flow = content.flow()
+    return any("{entered}" in flow.prompts.get(key, "")
+               for node_id in step.play for key in flow.nodes[node_id].say)
+
+
+def _read_back() -> str:
+    """The number this caller keyed in, digit by digit, as they would say it."""
+    number = outbox.staged_number(request.form.get("CallSid", ""))
+    if not number:
+        raise LookupError("no keyed-in number for this call")
+    return spoken_digits("0" + number[3:] if number.startswith("+44") else number)
+
+
+def _respond(step: Step) -> Response:
+    step = _carry_out(step)
+    entered = None
+    if _needs_read_back(step):
+        try:
+            entered = _read_back()
+        except Exception:
+            log.exception("could not read back the keyed-in number for call %s", _call_tag())
+            flow = content.flow()
+            node = flow.nodes[step.node]
+            step = engine.enter(flow, node.target("on_give_up") or flow.give_up, step.state.heard)
+    return _twiml(content.renderer().render(step, entered), step)
+
+
+@bp.post("")
+@twilio_signed
+@never_fail
+def incoming():
+    log.info("call %s started", _call_tag())
+    return _respond(engine.start(content.flow()))
+
+
+@bp.post("/step/<node_id>")
+@twilio_signed
+@never_fail
+def step(node_id):
+    return _respond(engine.enter(content.flow(), node_id, _state(node_id).heard))
+
+
+@bp.post("/answer/<node_id>")
+@twilio_signed
+@never_fail
+def answer(node_id):
+    form = request.form
+    return _respond(engine.answer(content.flow(), _state(node_id), form.get("Digits"),
+                                  form.get("SpeechResult")))
+
+
+@bp.post("/number/<node_id>")
+@twilio_signed
+@never_fail
+def number(node_id):
+    flow, state = content.flow(), _state(node_id)
+    digits = (request.form.get("Digits") or "").strip()
+    mobile = phones.mobile_e164(digits, current_app.config["DEFAULT_REGION"]) if digits else None
+    if mobile:
+        try:
+            outbox.stage_number(request.form.get("CallSid", ""), mobile, sorted(state.heard),
+                                simulated=_simulated())
+        except Exception:
+            log.exception("could not keep the keyed-in number for call %s", _call_tag())
+            node = flow.nodes.get(node_id)
+            return _respond(engine.enter(flow, node.target("on_give_up") if node else flow.give_up,
+                                         state.heard))
+        log.info("call %s keyed in %s", _call_tag(), mask_number(mobile))
+    return _respond(engine.number_keyed(flow, state, valid=bool(mobile), silent=not digits))
+
+
+@bp.post("/dialled/<node_id>")
+@twilio_signed
+@never_fail
+def dialled(node_id):
+    return _respond(engine.dialled(content.flow(), _state(node_id),
+                                   request.form.get("DialCallStatus")))
+
+
+@bp.post("/<any_tail:unknown>")
+@twilio_signed
+@never_fail
+def unknown_step(unknown):
+    flow = content.flow()
+    return _respond(engine.enter(flow, flow.home, notice=flow.notices.get("went_wrong")))
+
+
+@bp.post("/status")
+@twilio_signed
+def status():
+    """Twilio's call status callback: may come late, twice, or out of order."""
+    call_status = request.form.get("CallStatus", "")
+    log.info("call %s ended: %s (%s s)", _call_tag(), call_status or "-",
+             request.form.get("CallDuration", "-"))
+    if call_status in FINAL_CALL_STATUSES:
+        try:
+            outbox.release_call(request.form.get("CallSid", ""), call_status)
+        except Exception:  # the safety net releases it later
+            log.exception("could not release the text of call %s", _call_tag())
+    return Response("", status=200)
+
+
+@bp.post("/fallback")
+@twilio_signed
+def fallback():
+    """Twilio's fallback URL: fixed words, no flow logic, no database."""
+    log.warning("fallback used for call %s (error %s)", _call_tag(),
+                request.form.get("ErrorCode", "-"))
+    return _twiml(content.safety())

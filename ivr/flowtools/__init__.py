@@ -1,0 +1,1 @@
+"""Flow tools: the checks, schema, graph, script and their commands."""

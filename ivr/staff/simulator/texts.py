@@ -1,0 +1,94 @@
+"""The text a practice call leads to: sent by the local sender, read back for show.
+
+When a simulated call ends, its status callback releases the held text.
+Simulated texts always go to the local sender (worker.Worker sends rows
+marked simulated through sender.LocalSender), never to Twilio. Here we send
+this call's text at once, in this process, instead of waiting for a worker,
+and read back what the local sender recorded.
+"""
+from __future__ import annotations
+
+import time
+import uuid
+
+import sqlalchemy as sa
+from flask import current_app
+
+from ivr import store
+from ivr.texts import outbox
+
+WAIT_SECONDS = 3.0  # for another process's worker (`ivr serve`'s thread, `--url`)
+
+NOTES = {
+    None: "No text was arranged on this call.",
+    outbox.OPTED_OUT: "No text: this number had replied STOP to an earlier text.",
+    outbox.ABANDONED: "No text: the keyed-in number was never confirmed.",
+    outbox.FAILED: "The text could not be sent.",
+    outbox.STAGED: "No text: the keyed-in number was never confirmed.",
+}
+
+
+def _row(key: str):
+    with store.read() as conn:
+        return conn.execute(
+            sa.select(store.outbox.c.id, store.outbox.c.status, store.outbox.c.simulated)
+            .where(store.outbox.c.call_key == key)
+        ).first()
+
+
+def _send_now(key: str) -> None:
+    """Claim and send this call's simulated text now, if it is due and still unclaimed.
+
+    Only this call's row, and only if marked simulated: a real caller's text
+    is never touched from here. The claim is the worker's (status, token,
+    lease, attempt), so a worker thread running beside us cannot send it twice.
+    """
+    from ivr.texts import worker as workers
+
+    app = current_app._get_current_object()
+    sender = workers.Worker(app)
+    table, now = store.outbox, store.utcnow()
+    with store.begin() as conn:
+        row = conn.execute(
+            sa.update(table)
+            .where(table.c.call_key == key, table.c.simulated.is_(True),
+                   table.c.status.in_((outbox.HELD, outbox.QUEUED)),
+                   table.c.next_attempt_at <= now)
+            .values(status=outbox.SENDING, claim_token=uuid.uuid4().hex,
+                    lease_until=now + sender.lease, attempts=table.c.attempts + 1,
+                    updated_at=now)
+            .returning(*table.c)
+        ).first()
+    if row is not None:
+        sender.process(row)
+
+
+def after_call(call_sid: str, send: bool = True, wait: float = WAIT_SECONDS) -> dict | None:
+    """What followed the call: None when no text was asked for, else a dict with
+    sent (bool), to (masked), body, segments, characters and a note for staff."""
+    key = store.call_key(call_sid)
+    deadline = time.monotonic() + wait
+    while True:
+        row = _row(key)
+        if row is None:
+            return None
+        if send and row.status in (outbox.HELD, outbox.QUEUED):
+            _send_now(key)
+            row = _row(key)
+        sent = outbox.local_sent(call_sid, limit=1)
+        if sent:
+            text = sent[0]
+            return {
+                "sent": True, "to": text["to"], "body": text["body"],
+                "segments": text["segments"], "characters": len(text["body"]),
+                "simulated": text["simulated"],
+                "note": "Not really sent: a practice call's text is only shown here.",
+            }
+        if row.status not in outbox.PENDING or time.monotonic() >= deadline:
+            break
+        time.sleep(0.1)
+    note = NOTES.get(row.status)
+    if note is None:
+        note = ("The text is still waiting to be sent." if row.status in outbox.PENDING
+                else f"The text is {row.status.replace('_', ' ')}.")
+    return {"sent": False, "status": row.status, "note": note}

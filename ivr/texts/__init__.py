@@ -1,0 +1,12 @@
+"""The text after the call: outbox, worker, sender, replies and delivery status, the body, phone numbers."""
+from __future__ import annotations
+
+
+def init_app(app) -> None:
+    """The sender (Twilio, or the local record), the SMS webhooks and, for a local run, a sender thread."""
+    from ivr.texts import sender, sms, worker
+
+    app.extensions[sender.EXTENSION] = sender.build(app.config)
+    sms.init_app(app)
+    if app.config.get("LOCAL_WORKER") and not app.config.get("TWILIO_ACCOUNT_SID"):
+        worker.start_local_worker(app)

@@ -1,0 +1,369 @@
+"""The outbox: texts the caller said yes to, held until the call ends.
+
+The voice webhooks call the functions here; each is one short transaction
+and never talks to Twilio. ``ivr worker`` (worker.py) sends what is due.
+
+A text's life (outbox.status):
+
+    staged    a keyed-in number waiting for the caller's "yes, that's right"
+    held      consented; waits for the call to end (or TEXT_HOLD_MINUTES)
+    queued    the call ended: due at next_attempt_at (later after a failure)
+    sending   claimed by a worker until lease_until
+    accepted  Twilio took it (message_sid); then sent / delivered /
+              undelivered / failed as Twilio's delivery reports say
+    sent      (also: the local sender recorded it)
+    failed    Twilio refused it for good, or every retry failed
+    opted_out the number said STOP before it went
+    abandoned a keyed-in number the caller never confirmed
+
+Once a text will never be sent again (accepted or later, failed, opted out,
+abandoned) its number is wiped; only the keyed hash stays, for STOP.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import re
+from datetime import timedelta
+
+import sqlalchemy as sa
+from flask import current_app
+
+from ivr import store
+from ivr.logs import hash_call_sid, mask_number
+from ivr.texts import body as textbody
+from ivr.texts import phones
+
+log = logging.getLogger(__name__)
+
+STAGED, HELD, QUEUED, SENDING = "staged", "held", "queued", "sending"
+ACCEPTED, SENT, DELIVERED, UNDELIVERED = "accepted", "sent", "delivered", "undelivered"
+FAILED, OPTED_OUT, ABANDONED = "failed", "opted_out", "abandoned"
+PENDING = (HELD, QUEUED, SENDING)  # consented and not yet with Twilio
+FINISHED = (ACCEPTED, SENT, DELIVERED, UNDELIVERED, FAILED, OPTED_OUT, ABANDONED)
+
+WORKER_EXTENSION = "calm_line.local_worker"
+
+
+# -- helpers ----------------------------------------------------------------
+
+
+def _region() -> str:
+    return current_app.config.get("DEFAULT_REGION", "GB")
+
+
+def _hold() -> timedelta:
+    return timedelta(minutes=float(current_app.config.get("TEXT_HOLD_MINUTES", 10)))
+
+
+def _flow():
+    return current_app.extensions["calm_line.flow"]
+
+
+def _row_for_call(conn, key: str):
+    return conn.execute(sa.select(store.outbox).where(store.outbox.c.call_key == key)).first()
+
+
+def is_opted_out(conn, number_hash: str) -> bool:
+    found = conn.execute(
+        sa.select(store.opt_outs.c.number_hash).where(store.opt_outs.c.number_hash == number_hash)
+    ).first()
+    return found is not None
+
+
+def _text_fields(number: str, branches: list[str], simulated: bool) -> dict:
+    flow = _flow()
+    heard = sorted({b for b in branches or () if isinstance(b, str) and b in flow.nodes})
+    body = textbody.compose(flow, heard)
+    return {
+        "to_number": number,
+        "to_hash": store.number_hash(number),
+        "branches": json.dumps(heard),
+        "body": body,
+        "segments": textbody.segments(body),
+        "simulated": bool(simulated),
+    }
+
+
+def _answer_for(row) -> str | None:
+    """What an earlier request for this call decided, if it decided anything."""
+    if row is None or row.status in (STAGED, ABANDONED):
+        return None
+    return "opted_out" if row.status == OPTED_OUT else "queued"
+
+
+def _insert_or_replace(conn, key: str, values: dict, *, replace_statuses: tuple[str, ...]):
+    """Insert the call's row, or overwrite it if it is in one of replace_statuses.
+
+    Returns the row as it is afterwards. The unique call_key makes two
+    concurrent requests for one call (a retried webhook) end with one row.
+    """
+    row = _row_for_call(conn, key)
+    if row is None:
+        try:
+            with conn.begin_nested():
+                conn.execute(sa.insert(store.outbox).values(call_key=key, **values))
+        except sa.exc.IntegrityError:
+            pass  # the other request won; we read its row below
+    elif row.status in replace_statuses:
+        conn.execute(
+            sa.update(store.outbox)
+            .where(store.outbox.c.id == row.id, store.outbox.c.status == row.status)
+            .values(**values)
+        )
+    return _row_for_call(conn, key)
+
+
+# -- the interface the voice webhooks use ---------------------------------------
+
+
+def request_text(call_sid: str, caller: str | None, branches: list[str], *,
+                 simulated: bool = False) -> str:
+    """The caller said yes. Returns "queued", "need_number" or "opted_out".
+
+    Idempotent per call: a retried webhook gets the same answer and never a
+    second text. Raises if the database cannot be reached.
+    """
+    key = store.call_key(call_sid)
+    tag = hash_call_sid(call_sid)
+    mobile = phones.mobile_e164(caller, _region())
+    with store.begin() as conn:
+        earlier = _answer_for(_row_for_call(conn, key))
+        if earlier:
+            log.info("call %s: text already %s (repeated request)", tag, earlier)
+            return earlier
+        if mobile is None:
+            log.info("call %s: caller's number %s cannot get texts; asking for a mobile",
+                     tag, mask_number(caller) or "(withheld)")
+            return "need_number"
+        fields = _text_fields(mobile, branches, simulated)
+        if is_opted_out(conn, fields["to_hash"]):
+            log.info("call %s: %s has opted out of texts", tag, mask_number(mobile))
+            return "opted_out"
+        now = store.utcnow()
+        row = _insert_or_replace(
+            conn, key,
+            dict(fields, status=HELD, attempts=0, next_attempt_at=now + _hold(),
+                 created_at=now, updated_at=now),
+            replace_statuses=(STAGED, ABANDONED),
+        )
+    log.info("call %s: text to %s held until the call ends (%d segments)",
+             tag, mask_number(mobile), row.segments)
+    return _answer_for(row) or "queued"
+
+
+def stage_number(call_sid: str, number_e164: str, branches: list[str], *,
+                 simulated: bool = False) -> None:
+    """Keep a keyed-in mobile number until the caller confirms it (replaces an earlier one)."""
+    key = store.call_key(call_sid)
+    now = store.utcnow()
+    fields = _text_fields(number_e164, branches, simulated)
+    with store.begin() as conn:
+        row = _insert_or_replace(
+            conn, key,
+            dict(fields, status=STAGED, attempts=0, next_attempt_at=now + _hold(),
+                 created_at=now, updated_at=now),
+            replace_statuses=(STAGED, ABANDONED),
+        )
+    if row.status != STAGED:
+        log.info("call %s: text already %s; keyed-in number ignored",
+                 hash_call_sid(call_sid), row.status)
+
+
+def staged_number(call_sid: str) -> str | None:
+    """The number the caller keyed in (for the read-back), or None."""
+    with store.read() as conn:
+        row = _row_for_call(conn, store.call_key(call_sid))
+    if row is None or row.status not in (STAGED, HELD, QUEUED):
+        return None
+    return row.to_number
+
+
+def confirm_number(call_sid: str) -> str:
+    """The caller confirmed the keyed-in number: "queued" or "opted_out" (idempotent).
+
+    Raises LookupError when no number was keyed in for this call.
+    """
+    key = store.call_key(call_sid)
+    tag = hash_call_sid(call_sid)
+    with store.begin() as conn:
+        row = _row_for_call(conn, key)
+        if row is None or row.status == ABANDONED:
+            raise LookupError("no keyed-in number for this call")
+        if row.status != STAGED:
+            return _answer_for(row)
+        now = store.utcnow()
+        if is_opted_out(conn, row.to_hash):
+            conn.execute(sa.update(store.outbox).where(store.outbox.c.id == row.id)
+                         .values(status=OPTED_OUT, to_number=None, updated_at=now))
+            log.info("call %s: keyed-in %s has opted out of texts", tag,
+                     mask_number(row.to_number))
+            return "opted_out"
+        conn.execute(sa.update(store.outbox).where(store.outbox.c.id == row.id)
+                     .values(status=HELD, next_attempt_at=now + _hold(), updated_at=now))
+    log.info("call %s: text to keyed-in %s held until the call ends", tag,
+             mask_number(row.to_number))
+    return "queued"
+
+
+def release_call(call_sid: str, call_status: str) -> int:
+    """The call ended: its held text becomes due now. Returns how many were released.
+
+    A keyed-in number the caller never confirmed is forgotten. A simulated
+    call's text goes straight to the local record (nothing to wait for, and
+    the simulator shows it at once). Safe to call again, late, or for a call
+    that asked for nothing.
+    """
+    from ivr.texts import sender
+
+    key = store.call_key(call_sid)
+    table = store.outbox
+    with store.read() as conn:  # most calls ask for no text: no write lock for them
+        pending = conn.execute(sa.select(table.c.id).where(
+            table.c.call_key == key, table.c.status.in_((HELD, STAGED))).limit(1)).first()
+    if pending is None:
+        return 0
+    now = store.utcnow()
+    with store.begin() as conn:
+        released = 0
+        simulated = conn.execute(sa.select(table).where(
+            table.c.call_key == key, table.c.status == HELD, table.c.simulated)).all()
+        for row in simulated:
+            blocked = is_opted_out(conn, row.to_hash)
+            taken = conn.execute(
+                sa.update(table).where(table.c.id == row.id, table.c.status == HELD)
+                .values(status=OPTED_OUT if blocked else SENT, to_number=None, released_at=now,
+                        sent_at=None if blocked else now, updated_at=now)
+            ).rowcount
+            if taken and not blocked:
+                sender.record_local(conn, to=row.to_number, body=row.body, outbox_id=row.id,
+                                    call_key=key, simulated=True)
+            released += taken
+        released += conn.execute(
+            sa.update(table)
+            .where(table.c.call_key == key, table.c.status == HELD)
+            .values(status=QUEUED, next_attempt_at=now, released_at=now, updated_at=now)
+        ).rowcount
+        conn.execute(
+            sa.update(table)
+            .where(table.c.call_key == key, table.c.status == STAGED)
+            .values(status=ABANDONED, to_number=None, updated_at=now)
+        )
+    if released:
+        log.info("call %s ended (%s): text released", hash_call_sid(call_sid), call_status)
+        background = current_app.extensions.get(WORKER_EXTENSION)
+        if background is not None:
+            background.wake()
+    return released
+
+
+# -- opt-outs -------------------------------------------------------------------
+
+
+def opt_out(number_e164: str, source: str = "sms") -> int:
+    """No text will ever go to this number again. Returns how many waiting texts were stopped."""
+    return opt_out_hash(store.number_hash(number_e164), source)
+
+
+def opt_out_hash(number_hash: str, source: str = "sms") -> int:
+    now = store.utcnow()
+    with store.begin() as conn:
+        if not is_opted_out(conn, number_hash):
+            try:
+                with conn.begin_nested():
+                    conn.execute(sa.insert(store.opt_outs).values(
+                        number_hash=number_hash, source=source, created_at=now))
+            except sa.exc.IntegrityError:
+                pass  # a repeated STOP got there first
+        stopped = conn.execute(
+            sa.update(store.outbox)
+            .where(store.outbox.c.to_hash == number_hash,
+                   store.outbox.c.status.in_((STAGED, HELD, QUEUED)))
+            .values(status=OPTED_OUT, to_number=None, updated_at=now)
+        ).rowcount
+    return stopped
+
+
+def opt_in(number_e164: str) -> bool:
+    """START: texts may go to this number again. True if it had opted out."""
+    with store.begin() as conn:
+        return conn.execute(
+            sa.delete(store.opt_outs)
+            .where(store.opt_outs.c.number_hash == store.number_hash(number_e164))
+        ).rowcount > 0
+
+
+def number_opted_out(number_e164: str) -> bool:
+    with store.read() as conn:
+        return is_opted_out(conn, store.number_hash(number_e164))
+
+
+# -- what the local sender "sent" -------------------------------------------------
+
+
+def local_sent(call_sid: str | None = None, limit: int = 50) -> list[dict]:
+    """Texts the local sender recorded, newest first: to (masked), body, segments, created.
+
+    With call_sid, only that call's. The simulator and a local run show these.
+    """
+    table = store.local_texts
+    query = sa.select(table).order_by(table.c.id.desc()).limit(limit)
+    if call_sid is not None:
+        query = query.where(table.c.call_key == store.call_key(call_sid))
+    with store.read() as conn:
+        rows = conn.execute(query).all()
+    return [
+        {
+            "to": row.to_masked,
+            "body": row.body,
+            "segments": row.segments,
+            "created": row.created_at.isoformat(timespec="seconds") + "Z",
+            "simulated": bool(row.simulated),
+        }
+        for row in rows
+    ]
+
+
+# -- set-up ---------------------------------------------------------------------------
+
+
+# -- retention ----------------------------------------------------------------------
+
+_DURATION = re.compile(r"^\s*(\d+)\s*([dhm])\s*$")
+_UNITS = {"d": "days", "h": "hours", "m": "minutes"}
+
+
+def parse_age(text: str) -> timedelta:
+    """'30d', '12h', '90m' -> a timedelta (ValueError otherwise)."""
+    found = _DURATION.match(text or "")
+    if not found:
+        raise ValueError(f"{text!r} is not an age like 30d, 12h or 90m")
+    return timedelta(**{_UNITS[found.group(2)]: int(found.group(1))})
+
+
+def purge(older_than: timedelta, now=None) -> dict[str, int]:
+    """Delete finished texts, local records and stray delivery reports older than that.
+
+    Texts still waiting to be sent are kept, whatever their age; so are
+    opt-outs (keyed hashes), without which STOP could not be honoured.
+    """
+    now = now or store.utcnow()
+    cutoff = now - older_than
+    table = store.outbox
+    with store.begin() as conn:
+        # Belt and braces: no finished text keeps a number, whatever its age.
+        conn.execute(sa.update(table)
+                     .where(table.c.status.in_(FINISHED), table.c.to_number.is_not(None))
+                     .values(to_number=None))
+        counts = {
+            "texts": conn.execute(sa.delete(table).where(
+                table.c.status.in_(FINISHED), table.c.updated_at < cutoff)).rowcount,
+            "local_texts": conn.execute(sa.delete(store.local_texts).where(
+                store.local_texts.c.created_at < cutoff)).rowcount,
+            "delivery_reports": conn.execute(sa.delete(store.message_events).where(
+                store.message_events.c.received_at < cutoff)).rowcount,
+        }
+    log.info("purged rows older than %s: %s", older_than, counts)
+    return counts
+
+

@@ -1,0 +1,146 @@
+"""Texts coming in (STOP, START, HELP, anything else) and Twilio's delivery reports.
+
+Both webhooks are signed by Twilio. Replies are TwiML <MessagingResponse>,
+with words from prompts (the flow's ``sms:`` section).
+"""
+from __future__ import annotations
+
+import logging
+import re
+
+import phonenumbers
+import sqlalchemy as sa
+from flask import Blueprint, Response, current_app, request
+from twilio.twiml.messaging_response import MessagingResponse
+
+from ivr import store
+from ivr.logs import mask_number
+from ivr.security import twilio_signed
+from ivr.texts import outbox, phones, worker
+
+log = logging.getLogger(__name__)
+bp = Blueprint("sms", __name__, url_prefix="/sms")
+
+OPT_OUT_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"})
+OPT_IN_WORDS = frozenset({"START", "YES", "UNSTOP"})
+HELP_WORDS = frozenset({"HELP", "INFO"})
+_WORD = re.compile(r"[A-Za-z]+")
+
+
+def init_app(app) -> None:
+    app.register_blueprint(bp)
+
+
+def keyword(body: str | None) -> str | None:
+    """What an incoming text asks for: "stop", "start", "help" or None.
+
+    The whole message is the keyword, whatever its case and punctuation
+    ("Stop!", " help "). A message that starts with an opt-out word also
+    opts out ("STOP texting me"): when in doubt, we stop.
+    """
+    words = [w.upper() for w in _WORD.findall(body or "")]
+    if not words:
+        return None
+    if words[0] in OPT_OUT_WORDS:
+        return "stop"
+    if len(words) == 1:
+        if words[0] in OPT_IN_WORDS:
+            return "start"
+        if words[0] in HELP_WORDS:
+            return "help"
+    return None
+
+
+def _number(raw: str | None) -> str | None:
+    """The sender's number as E.164 (as our texts were addressed), or None.
+
+    A number phonenumbers does not know (a range newer than its data) is
+    still taken as written when it looks like +digits: STOP must count.
+    """
+    parsed = phones.parse(raw, current_app.config.get("DEFAULT_REGION", "GB"))
+    if parsed is not None:
+        return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    digits = re.sub(r"[\s\-.()]", "", raw or "")
+    return digits if re.fullmatch(r"\+\d{6,15}", digits) else None
+
+
+def _reply(prompt: str) -> Response:
+    flow = current_app.extensions["calm_line.flow"]
+    twiml = MessagingResponse()
+    twiml.message(flow.written(flow.sms[prompt]))
+    return Response(str(twiml), status=200, mimetype="text/xml")
+
+
+@bp.post("/inbound")
+@twilio_signed
+def inbound():
+    number = _number(request.form.get("From"))
+    wants = keyword(request.form.get("Body"))
+    masked = mask_number(request.form.get("From"))
+    if wants == "stop":
+        if number:
+            stopped = outbox.opt_out(number, source="sms")
+            log.info("sms from %s: opted out (%d waiting text(s) stopped)", masked, stopped)
+        else:
+            log.warning("sms STOP from an unreadable number %s", masked)
+        return _reply("stopped_reply")
+    if wants == "start":
+        if number:
+            outbox.opt_in(number)
+        log.info("sms from %s: opted back in", masked)
+        return _reply("started_reply")
+    if wants == "help":
+        log.info("sms from %s: help", masked)
+        return _reply("help_reply")
+    log.info("sms from %s: not a keyword; pointed to the line", masked)
+    return _reply("other_reply")
+
+
+def _error_code(raw: str | None) -> int | None:
+    try:
+        return int(raw) if raw else None
+    except ValueError:
+        return None
+
+
+def _keep_early(conn, message_sid: str, status: str, error_code: int | None) -> None:
+    """A report for a message whose SID the worker has not stored yet: keep the furthest."""
+    events = store.message_events
+    ours = worker.DELIVERY.get(status)
+    if ours is None:
+        return
+    row = conn.execute(sa.select(events).where(events.c.message_sid == message_sid)).first()
+    if row is None:
+        try:
+            with conn.begin_nested():
+                conn.execute(sa.insert(events).values(
+                    message_sid=message_sid, status=status, error_code=error_code,
+                    received_at=store.utcnow()))
+            return
+        except sa.exc.IntegrityError:
+            row = conn.execute(sa.select(events)
+                               .where(events.c.message_sid == message_sid)).first()
+    earlier = worker.DELIVERY.get(row.status)
+    if earlier is None or worker.RANK[ours] > worker.RANK[earlier]:
+        conn.execute(sa.update(events).where(events.c.message_sid == message_sid)
+                     .values(status=status, error_code=error_code))
+
+
+@bp.post("/status")
+@twilio_signed
+def status():
+    """Twilio's delivery report: may come twice, late, or before "sent"."""
+    sid = request.form.get("MessageSid") or request.form.get("SmsSid") or ""
+    state = (request.form.get("MessageStatus") or request.form.get("SmsStatus") or "").lower()
+    code = _error_code(request.form.get("ErrorCode"))
+    if not sid:
+        return Response("", status=200)
+    with store.begin() as conn:
+        row = worker.record_delivery(conn, sid, state, code)
+        if row is None:
+            _keep_early(conn, sid, state, code)
+    if row is not None and code == 21610:
+        outbox.opt_out_hash(row.to_hash, source="twilio")
+    log.info("text %s: %s%s", row.id if row is not None else "(not yet stored)", state or "-",
+             f" (error {code})" if code else "")
+    return Response("", status=200)
