@@ -66,6 +66,7 @@ def main(argv: list[str]) -> int:
         ensure_venv("dev")
         ensure_debian_packages()
         run(str(BIN / "ruff"), "check", ".")
+        run(str(BIN / "mypy"))  # the types of ivr/ (settings in pyproject.toml)
         result = subprocess.run([str(BIN / "python"), "-m", "pytest", *argv[2:]], cwd=ROOT)
         return result.returncode
     print(__doc__)

@@ -104,7 +104,7 @@ def configure(level: str = "INFO", fmt: str = "text") -> None:
             break
     else:
         handler = logging.StreamHandler()
-        handler._calm_line = True
+        handler._calm_line = True  # type: ignore[attr-defined]  # marks our own handler
         root.addHandler(handler)
     handler.setFormatter(
         JsonFormatter()

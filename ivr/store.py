@@ -142,7 +142,7 @@ def make_engine(url: str) -> sa.Engine:
         _sqlite_setup(engine)
         # Threads of one process take turns here rather than in SQLite's busy
         # handler, which sleeps in steps of up to 100 ms (the webhooks' p99).
-        engine.info_write_lock = threading.Lock()
+        engine.info_write_lock = threading.Lock()  # type: ignore[attr-defined]
         return engine
     connect_args = {"connect_timeout": 5} if parsed.get_backend_name() == "postgresql" else {}
     return sa.create_engine(url, pool_pre_ping=True, connect_args=connect_args)

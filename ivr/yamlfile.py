@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -18,7 +19,7 @@ Path_ = tuple  # a path into the document: ("nodes", "main", "choices", 0, "to")
 @dataclass
 class YamlDoc:
     file: str
-    data: object
+    data: Any  # whatever the YAML holds: the schema checks say what it must be
     marks: dict = field(default_factory=dict)  # Path_ -> (line, col), 1-based
 
     def where(self, path: Path_) -> tuple[int, int]:
@@ -38,7 +39,7 @@ class YamlDoc:
 def _walk(node, path, doc: YamlDoc, loader, problems: list):
     doc.marks[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
     if isinstance(node, yaml.MappingNode):
-        seen = {}
+        seen: dict = {}
         for key_node, value_node in node.value:
             key = loader.construct_object(key_node, deep=True)
             if key in seen:

@@ -243,11 +243,11 @@ class Caller:
             elif verb.tag == "Redirect":
                 if hops >= MAX_HOPS:
                     raise TwimlError("too many redirects in a row")
-                return self._post(verb.text.strip(), {}, turn, hops + 1)
+                return self._post((verb.text or "").strip(), {}, turn, hops + 1)
             elif verb.tag == "Dial":
                 turn.said.append(f"[dialling {verb.findtext('Number', '').strip()}]")
-                return self._post(verb.get("action"), {"DialCallStatus": self.dial_status}, turn,
-                                  hops + 1)
+                return self._post(verb.get("action") or self.pending_url,
+                                  {"DialCallStatus": self.dial_status}, turn, hops + 1)
             elif verb.tag == "Hangup":
                 break
         # <Hangup/> or the end of the document: Twilio ends the call.

@@ -146,7 +146,7 @@ def rows_for(flow, endpoint: str | None, view_args: dict, form, steps_header: st
         give_up_to = node.target("on_give_up")
         gave_up = bool(steps) and steps[0] == give_up_to and give_up_to != node.target("next")
         retried = steps == [node.id]
-    if gave_up:
+    if gave_up and node is not None:
         add("too_many_tries", step=node.id)
     if retried:  # asked again: no new step was entered
         return rows

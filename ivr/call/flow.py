@@ -217,13 +217,14 @@ def edges(flow: Flow, node: Node) -> list[tuple[str, str]]:
     """Every (label, target) a caller can follow out of a node, in menu order."""
     out = [(f"key {c.key}", c.to) for c in node.choices]
     for nav in flow.nav_for(node):
-        target = {"repeat": node.id, "home": flow.home, "finish": flow.finish}[nav.name]
-        out.append((f"key {nav.key}", target))
+        goes_to = {"repeat": node.id, "home": flow.home, "finish": flow.finish}
+        out.append((f"key {nav.key}", goes_to[nav.name]))
     if node.type in ("menu", "number_entry"):
         out.append(("too many tries", node.target("on_give_up") or flow.give_up))
     for name in TARGET_FIELDS:
-        if name != "on_give_up" and node.target(name):
-            out.append((name, node.target(name)))
+        target = node.target(name)
+        if name != "on_give_up" and target:
+            out.append((name, target))
     return out
 
 

@@ -723,7 +723,7 @@ def _not_gsm(text: str) -> str:
 def check_texts(flow: Flow, flows: YamlDoc, prompts: YamlDoc) -> list[Problem]:
     """Every text the line may send: GSM-7 characters only, at most MAX_SEGMENTS segments."""
     problems = []
-    sources = [(("sms", key), flow.written(text)) for key, text in flow.sms.items()]
+    sources: list[tuple[tuple, str]] = [(("sms", key), flow.written(text)) for key, text in flow.sms.items()]
     for key, link in flow.links.items():
         sources += [(("links", key, "label"), link.label), (("links", key, "url"), link.url)]
     for path, text in sources:

@@ -137,7 +137,7 @@ def _attrs(**attrs) -> str:
     return " [" + ", ".join(f"{name}={dot_quote(str(value))}" for name, value in attrs.items()) + "]"
 
 
-def to_dot(flow: Flow, raw_nodes: dict, optional: set[str] = frozenset(),
+def to_dot(flow: Flow, raw_nodes: dict, optional: frozenset[str] | set[str] = frozenset(),
            all_keys: bool = False) -> str:
     lines = [
         "digraph calm_line {",
@@ -202,7 +202,7 @@ def _mid(node_id: str) -> str:
     return f"n_{node_id}"  # never a Mermaid keyword such as `end`
 
 
-def to_mermaid(flow: Flow, raw_nodes: dict, optional: set[str] = frozenset(),
+def to_mermaid(flow: Flow, raw_nodes: dict, optional: frozenset[str] | set[str] = frozenset(),
                all_keys: bool = False) -> str:
     lines = ["flowchart TD"]
     mentioned = set(flow.nodes)

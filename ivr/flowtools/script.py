@@ -55,14 +55,15 @@ def _link(flow: Flow, key: str) -> str:
 def _ways(node: Node, flow: Flow) -> list[tuple[str, str]]:
     ways = []
     for name in TARGET_FIELDS:
-        if node.target(name) and not (name == "on_give_up" and node.type == "menu"):
-            ways.append((OUTCOMES.get(name, name), node.target(name)))
+        target = node.target(name)
+        if target and not (name == "on_give_up" and node.type == "menu"):
+            ways.append((OUTCOMES.get(name, name), target))
     if node.type == "menu":
         ways.append((OUTCOMES["on_give_up"], node.target("on_give_up") or flow.give_up))
     return ways
 
 
-def _step_blocks(flow: Flow, node: Node, raw: dict, optional: set[str]) -> list:
+def _step_blocks(flow: Flow, node: Node, raw: dict, optional: set[str]) -> list[tuple]:
     title = [Code(node.id), f" ({node.type.replace('_', ' ')})"]
     notes = []
     for name in ("start", "home", "urgent", "finish", "give_up"):
@@ -73,7 +74,7 @@ def _step_blocks(flow: Flow, node: Node, raw: dict, optional: set[str]) -> list:
                           "give_up": "after too many silences or wrong keys"}[name])
     if node.id in optional:
         notes.append("optional: reached only when a setting is set")
-    blocks = [("h3", title)]
+    blocks: list[tuple] = [("h3", title)]
     if notes:
         blocks.append(("p", "; ".join(notes).capitalize() + "."))
     if node.say:
@@ -127,8 +128,9 @@ def _onward(flow: Flow, node: Node, follow_urgent: bool) -> list[tuple[str, str]
             continue
         out.append((f"key {choice.key}", choice.to))
     for name in TARGET_FIELDS:
-        if node.target(name) and not (node.type == "menu" and name == "on_give_up"):
-            out.append((OUTCOMES.get(name, name), node.target(name)))
+        target = node.target(name)
+        if target and not (node.type == "menu" and name == "on_give_up"):
+            out.append((OUTCOMES.get(name, name), target))
     return out
 
 
@@ -178,7 +180,7 @@ def _message_chain(flow: Flow, node_id: str) -> list[str]:
 def _path_rows(flow: Flow, found, optional: set[str]) -> list:
     rows = []
     for number, path in enumerate(found, 1):
-        steps = []
+        steps: list[str | Code] = []
         for how, node_id in path:
             if how:
                 steps.append(f" ({how}) → ")
@@ -253,7 +255,7 @@ def document(flow: Flow, raw_nodes: dict, files: list[Path], problems: list[Prob
 def _text_blocks(flow: Flow) -> list:
     from ivr.texts import body as textbody
 
-    blocks = [("p", "The text with no branch heard (each line of the text):"),
+    blocks: list[tuple] = [("p", "The text with no branch heard (each line of the text):"),
               ("ol", textbody.compose(flow, []).splitlines())]
     branches = [node.id for node in flow.nodes.values() if node.links]
     if branches:

@@ -191,7 +191,7 @@ def confirm_number(call_sid: str) -> str:
         if row is None or row.status == ABANDONED:
             raise LookupError("no keyed-in number for this call")
         if row.status != STAGED:
-            return _answer_for(row)
+            return _answer_for(row) or "queued"
         now = store.utcnow()
         if is_opted_out(conn, row.to_hash):
             conn.execute(sa.update(store.outbox).where(store.outbox.c.id == row.id)

@@ -304,7 +304,7 @@ def record_delivery(conn, message_sid: str, twilio_status: str, error_code: int 
     if row is None or ours is None:
         return row
     lower = [status for status, rank in RANK.items() if rank < RANK[ours]]
-    values = {"status": ours, "to_number": None, "updated_at": store.utcnow()}
+    values: dict[str, object] = {"status": ours, "to_number": None, "updated_at": store.utcnow()}
     if error_code:
         values["error_code"] = error_code
     conn.execute(sa.update(table).where(table.c.id == row.id, table.c.status.in_(lower))
@@ -354,7 +354,8 @@ class Background:
 
     def _run(self) -> None:
         with self.app.app_context():
-            worker = Worker(current_app._get_current_object())
+            app = current_app._get_current_object()  # type: ignore[attr-defined]
+            worker = Worker(app)
             while not self._stop.is_set():
                 try:
                     worker.run_once(limit=100)
@@ -381,6 +382,7 @@ def start_local_worker(app) -> threading.Thread:
 @with_appcontext
 def worker_command(once):
     """Send the texts callers asked for (Procfile: worker: ivr worker)."""
-    tried = run(current_app._get_current_object(), once=once)
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    tried = run(app, once=once)
     if once:
         click.echo(f"{tried} text(s) tried")

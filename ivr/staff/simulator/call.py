@@ -177,6 +177,7 @@ class SimulatedCall:
         if refused:
             return refused
         gather = self.caller.pending
+        assert gather is not None  # _refuse() answered when nothing is waiting
         finish = gather.get("finishOnKey", "#")
         if finish and key == finish:
             digits, self.buffer = self.buffer, ""

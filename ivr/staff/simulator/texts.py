@@ -45,7 +45,7 @@ def _send_now(key: str) -> None:
     """
     from ivr.texts import worker as workers
 
-    app = current_app._get_current_object()
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
     sender = workers.Worker(app)
     table, now = store.outbox, store.utcnow()
     with store.begin() as conn:

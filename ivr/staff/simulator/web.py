@@ -127,8 +127,8 @@ class CallStore:
         from ivr.call import content
         from ivr.staff.simulator import texts
 
-        call.attach(local_transport(current_app._get_current_object()), flow=content.flow(),
-                    text_reader=texts.after_call)
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
+        call.attach(local_transport(app), flow=content.flow(), text_reader=texts.after_call)
         touched = row.touched if row.touched.tzinfo else row.touched.replace(tzinfo=UTC)  # SQLite
         return Held(call, row.owner, touched, self.lock(call_id))
 
@@ -239,7 +239,7 @@ def start_call():
     from ivr.call import content
     from ivr.staff.simulator import texts
 
-    app = current_app._get_current_object()
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
     owner = _owner()
     previous_id = session.get("sim_call", "")
     if previous_id:
