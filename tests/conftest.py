@@ -17,6 +17,24 @@ BASE = "http://localhost"
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
+def wait_for(condition, what: str, timeout: float = 120.0, every: float = 0.05):
+    """Wait until condition() is true, with a deadline generous enough for a loaded machine.
+
+    Tests wait on a condition, never on a fixed sleep or a fixed number of polls:
+    the suite runs beside other work on two cores (README, "Tests").
+    """
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"waited {timeout:.0f} s for {what}")
+        time.sleep(every)
+
+
 def sign(path: str, params: dict, token: str = AUTH_TOKEN, base: str = BASE) -> str:
     return RequestValidator(token).compute_signature(base + path, params)
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from conftest import AUTH_TOKEN, FROM_NUMBER, make_app, sign
+from conftest import AUTH_TOKEN, FROM_NUMBER, make_app, sign, wait_for
 
 from ivr import store
 from ivr.call.caller import Caller, FlaskTransport
@@ -210,7 +210,7 @@ def test_twilio_slower_than_our_timeout_never_loses_a_text_and_sends_it_at_most_
     fake_twilio.set_latency(0.8)
     with app.app_context():
         worker.Worker(app).run_once(limit=1)  # times out; Twilio still sends it
-    time.sleep(0.6)
+    wait_for(lambda: fake_twilio.messages, "Twilio to accept the slow request")
     fake_twilio.set_latency(0)
     drain(app)
     [row] = rows(app)
@@ -263,11 +263,11 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_resends_at_most_the_text_in
     process = subprocess.Popen([str(IVR), "worker"], env=env, stdout=subprocess.DEVNULL,
                                stderr=subprocess.PIPE)
     try:
-        deadline = time.monotonic() + 60
-        while creates(fake_twilio) < 6 and time.monotonic() < deadline:
+        def going() -> bool:
             assert process.poll() is None, process.stderr.read().decode()[-2000:]
-            time.sleep(0.02)
-        assert creates(fake_twilio) >= 6, "the worker never got going"
+            return creates(fake_twilio) >= 6
+
+        wait_for(going, "the worker to send six texts", every=0.02)
     finally:
         if process.poll() is None:
             os.kill(process.pid, signal.SIGKILL)
@@ -276,10 +276,14 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_resends_at_most_the_text_in
     in_flight = [row for row in rows(app) if row.status == outbox.SENDING]
     assert len(in_flight) <= 1  # one worker sends one text at a time
     assert any(row.status == outbox.QUEUED for row in rows(app)), "the batch was not cut short"
-    time.sleep(0.5)  # a request already with Twilio still goes through
+    # A request already with Twilio still goes through: wait until Twilio has answered it.
+    wait_for(lambda: all(r.status is not None for r in fake_twilio.requests
+                         if r.method == "POST" and r.path.endswith("/Messages.json")),
+             "Twilio to answer the request in flight at the kill")
     sent_before = sent_to(fake_twilio)
 
-    # The dead worker's lease (SMS_LEASE_SECONDS) runs out; then it is started again.
+    # The dead worker's lease (SMS_LEASE_SECONDS, 1 s) runs out; then it is started again.
+    # Waiting longer than the lease is the point here, so this one sleep stays.
     time.sleep(1.2)
     fake_twilio.set_latency(0)
     again = subprocess.run([str(IVR), "worker", "--once"], env=env, capture_output=True, text=True,

@@ -3,12 +3,11 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
-from conftest import make_app
+from conftest import make_app, wait_for
 
 from ivr import cli, store
 from ivr.texts import body as textbody
@@ -282,10 +281,7 @@ def test_the_local_run_sends_texts_from_a_thread_of_the_web_process(tmp_path, da
         with app.app_context():
             outbox.request_text("CA-local", MOBILE, ["talk"])
             outbox.release_call("CA-local", "completed")
-            for _ in range(200):  # wait for the thread, at most ~10 s
-                if rows()[0].status == outbox.SENT:
-                    break
-                time.sleep(0.05)
+            wait_for(lambda: rows()[0].status == outbox.SENT, "the local sender thread")
             assert len(outbox.local_sent("CA-local")) == 1
             assert rows()[0].status == outbox.SENT
     finally:

@@ -36,7 +36,7 @@ def _free_port() -> int:
 
 
 def _wait_until_up(base: str, server: subprocess.Popen) -> None:
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 120  # a loaded machine starts gunicorn slowly
     while time.monotonic() < deadline:
         assert server.poll() is None, server.stdout.read().decode(errors="replace")
         try:
