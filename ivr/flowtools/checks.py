@@ -666,7 +666,7 @@ def check_numbers(flow: Flow, flows: YamlDoc, prompts: YamlDoc) -> list[Problem]
                 ("numbers", name), "E031",
                 f"number {name!r} is {number}, which is not one of the numbers the line may give "
                 f"({listing}; schema/allowed_numbers.yaml): check it against "
-                f"../shared/content/facts.md"))
+                f"sources.yaml"))
     texts = list(_texts(flow))
     texts += [(("links", key, "label"), link.label) for key, link in flow.links.items()]
     for path, text in texts:
@@ -699,7 +699,7 @@ def check_web_addresses(flow: Flow, flows: YamlDoc, prompts: YamlDoc) -> list[Pr
             problems.append(prompts.problem(
                 path, "E038",
                 f"link {key!r} is on {parts.hostname}, which is not an allowed site ({listing}): "
-                f"check it against ../shared/content/facts.md"))
+                f"check it against sources.yaml"))
     texts = list(_texts(flow)) + [(("links", key, "label"), link.label) for key, link in flow.links.items()]
     for path, text in texts:
         for match in WEB_ADDRESS.finditer(text):
@@ -712,7 +712,7 @@ def check_web_addresses(flow: Flow, flows: YamlDoc, prompts: YamlDoc) -> list[Pr
                 problems.append(prompts.problem(
                     path, "E039",
                     f"{'.'.join(map(str, path))} writes the web address {host!r}, which is not an "
-                    f"allowed site ({listing}): check it against ../shared/content/facts.md"))
+                    f"allowed site ({listing}): check it against sources.yaml"))
     return problems
 
 

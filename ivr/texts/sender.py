@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 EXTENSION = "calm_line.sender"
 HTTP_TIMEOUT = 15  # seconds; well inside a worker's claim lease
-# Twilio's codes for a message that will never go, whatever we retry (../shared/twilio/README.md).
+# Twilio's codes for a message that will never go, whatever we retry (from Twilio's error list).
 OPTED_OUT_CODE = 21610
 
 # twilio-python logs each request's form (the To number) at INFO: keep it quiet.
