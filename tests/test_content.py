@@ -162,7 +162,7 @@ MUST_SAY = [
      r"stay close to your child\. If you fear they may hurt themselves, call 9 9 9", ["urgent"]),
     ("wellbeing: Childline any time",
      rf"Childline, free, at any time, on {CHILDLINE_SPOKEN}", ["urgent_more"]),
-    ("Childline for the child, day or night", rf"Childline for free, day or night, on {CHILDLINE_SPOKEN}",
+    ("Childline for the child, day or night", rf"Childline free, day or night, on {CHILDLINE_SPOKEN}",
      ["talk"]),
     # Must fix 5: Report Remove takes uploads or links.
     ("Report Remove: upload the image or video, or give links",
