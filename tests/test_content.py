@@ -290,7 +290,7 @@ SOURCE_POINTS = {
     "Stay calm": ["stay calm"],
     "It's not the end of the world": ["not the end of the world"],
     "Positive that your child came to you or another trusted adult": [
-        "If they told you, or another adult they trust, they did right"],
+        "If they told you, or another adult they trust, they did the right thing"],
     "Embarrassing for young people; get help and support straight away": [
         "embarrassing", "help and support, straight away"],
     "Establish what happened and where the image or video has gone": [
