@@ -10,7 +10,7 @@ from ivr.config import REPO_ROOT
 from ivr.yamlfile import load as load_yaml
 
 try:
-    from ivr.flowtools.sources import check_sources, load_sources, rests_on_keys, sources_for
+    from ivr.flowtools.sources import check_sources, cite, load_sources, rests_on_keys, sources_for
 except ModuleNotFoundError:  # until ivr/flowtools/ becomes a package (issue M): load the file itself
     import importlib.util
 
@@ -19,7 +19,7 @@ except ModuleNotFoundError:  # until ivr/flowtools/ becomes a package (issue M):
     _module = importlib.util.module_from_spec(_spec)
     _spec.loader.exec_module(_module)
     check_sources, load_sources = _module.check_sources, _module.load_sources
-    rests_on_keys, sources_for = _module.rests_on_keys, _module.sources_for
+    rests_on_keys, sources_for, cite = _module.rests_on_keys, _module.sources_for, _module.cite
 
 PROMPTS = REPO_ROOT / "prompts" / "en-GB.yaml"
 SOURCES = REPO_ROOT / "sources.yaml"
@@ -170,3 +170,12 @@ def test_sources_for_lists_each_source_once_and_skips_unknowns():
     assert sources_for("k.x", data, sources) == [
         {"id": "a", "organisation": "A", "title": "T", "claims": ["one", "two"]}]
     assert sources_for("k.none", data, sources) == []
+
+
+def test_cite_writes_one_line_for_the_script():
+    data = yaml.safe_load(PROMPTS.read_text())
+    line = cite(sources_for("welcome.calm", data, load_sources(SOURCES)))
+    assert line == ('Devon and Cornwall Police, "What happens if my child has sent a \'sext\'?" '
+                    "(https://www.devon-cornwall.police.uk, checked 2026-11-30)")
+    assert "docs/design.md" in cite(sources_for("main.intro", data, load_sources(SOURCES)))
+    assert cite([]) == ""

@@ -189,3 +189,16 @@ def sources_for(prompt_key: str, prompts_data: dict, sources: dict) -> list[dict
             entry = found.setdefault(source_id, {"id": source_id, **source, "claims": []})
             entry["claims"].append(claim_id)
     return list(found.values())
+
+
+def cite(found: list[dict]) -> str:
+    """One line for the script, beside a sentence: 'Organisation, "Title" (checked 2026-11-30); ...'.
+
+    `found` is what sources_for returns; "" when a sentence rests on nothing.
+    """
+    parts = []
+    for source in found:
+        where = source.get("address") or source.get("file") or ""
+        parts.append(f'{source.get("organisation", source.get("id", "?"))}, '
+                     f'"{source.get("title", "")}" ({where}, checked {source.get("checked", "?")})')
+    return "; ".join(parts)
