@@ -225,6 +225,8 @@ def test_999_at_word_25_is_in_time_and_at_26_is_not(tmp_path):
 def test_the_urgent_step_and_the_give_up_path_must_give_the_essentials(tmp_path):
     flows, prompts = copy_shipped(tmp_path)
     urgent = edit(flows, "say: [urgent.call_999, ", "say: [", after="  urgent:")
+    # The urgent step also gives 999 for a child who may hurt themselves: take that out too.
+    edit(flows, "urgent.ceop, urgent.wellbeing]", "urgent.ceop]", after="  urgent:")
     give_up = edit(flows, "say: [trouble.hearing, essentials.danger, essentials.nspcc]",
                    "say: [trouble.hearing, essentials.danger]", after="  trouble:")
     problems = [p for p in collect(flows, prompts.parent) if p.code == "E034"]
@@ -254,7 +256,8 @@ def test_a_link_on_a_site_not_allowed(tmp_path):
     flows, prompts = copy_shipped(tmp_path)
     line = edit(prompts, 'url: "https://parentinfo.org"', 'url: "https://parentinfo.org.evil.example"')
     problems = [p for p in collect(flows, prompts.parent) if p.severity == "error"]
-    assert [(p.code, p.line) for p in problems] == [("E038", line)]
+    # E050 too: the link no longer matches the one sources.yaml records.
+    assert [(p.code, p.line) for p in problems] == [("E038", line), ("E050", line)]
     assert "not an allowed site" in problems[0].message
 
 

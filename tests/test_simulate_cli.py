@@ -46,7 +46,7 @@ def test_key_9_from_the_main_menu_says_999(runner):
 
 @pytest.mark.parametrize("keys, menu", [
     ("2,9", "removal"),
-    ("1,1,9", "steps_more"),
+    ("1,1,1,9", "steps_more"),
     ("3,9", "school"),
     ("4,9", "talk"),
     ("#,9", "finish"),

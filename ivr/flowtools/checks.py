@@ -22,6 +22,7 @@ from ivr.call import speech
 from ivr.call.flow import TARGET_FIELDS, Flow, Node, edges, reachable, schema_errors
 from ivr.call.wording import placeholders
 from ivr.config import REPO_ROOT
+from ivr.flowtools import sources
 from ivr.problems import FlowError, Problem
 from ivr.texts import body as textbody
 from ivr.yamlfile import YamlDoc
@@ -71,6 +72,7 @@ CODES = {
     "E040": ("error", "a text with characters outside the GSM-7 alphabet"),
     "E041": ("error", "a text longer than 3 SMS segments"),
     "E042": ("error", "a spoken key name that leads to the wrong key (nine: \"8\")"),
+    "E050": ("error", "a prompt with no source, or a number, link or claim that sources.yaml does not back"),
     "W001": ("warning", "a prompt, link or number that nothing uses"),
     "W002": ("warning", "a step talks for more than 45 seconds before its choices"),
     "W003": ("warning", "a sentence of more than 25 words"),
@@ -769,12 +771,23 @@ def check_texts(flow: Flow, flows: YamlDoc, prompts: YamlDoc) -> list[Problem]:
     return []
 
 
+def sources_file(flows: YamlDoc) -> Path:
+    """sources.yaml beside the flow when there is one (a copy being edited), else the project's."""
+    beside = Path(flows.file).parent / "sources.yaml"
+    return beside if beside.exists() else REPO_ROOT / "sources.yaml"
+
+
+def check_sourced(flow: Flow, flows: YamlDoc, prompts: YamlDoc) -> list[Problem]:
+    """Every sentence rests on claims, every claim on a source (sources.yaml)."""
+    return sources.check_sources(prompts, sources_file(flows))
+
+
 CHECKS = [
     check_targets, check_prompts, check_menus, check_reachable, check_links,
     check_dead_ends, check_loops, check_phrases, check_offers,
     check_first_words, check_essentials, check_numbers,
     check_web_addresses, check_texts,
-    check_unused, check_speaking_time,
+    check_unused, check_speaking_time, check_sourced,
 ]
 
 

@@ -61,8 +61,9 @@ CASES: dict[str, list[tuple[str, str | None, str, str]]] = {
         (FLOWS, "  talk:\n", "    links: [nspcc]\n", "    links: [nspc]  # expect: E025\n"),
     ],
     "E026-unknown-placeholder": [
-        (PROMPTS, None, '  talk.number: "The number is {nspcc}."\n',
-         '  talk.number: "The number is {nspc}."  # expect: E026\n'),
+        (PROMPTS, None, '  talk.number: "The number is {nspcc}.',
+         '  talk.number: "The number is {nspc}."  # expect: E026\n  talk.old: "'),
+        (PROMPTS, "rests_on:\n", "  talk.number:", "  talk.old: [navigation]\n  talk.number:"),
     ],
     "E027-dead-end": [
         (FLOWS, "  dial_failed:\n", "    type: message\n", "    type: message  # expect: E027\n"),
@@ -83,16 +84,17 @@ CASES: dict[str, list[tuple[str, str | None, str, str]]] = {
     "E030-999-late": [
         (FLOWS, "  welcome:\n",
          "    say: [welcome.danger, welcome.for_whom, welcome.calm, welcome.told,\n"
-         "          welcome.embarrassing, welcome.help_now]\n",
+         "          welcome.image, welcome.help_now]\n",
          "    say: [welcome.for_whom, welcome.calm, welcome.told,\n"
-         "          welcome.danger, welcome.embarrassing, welcome.help_now]  # expect: E030\n"),
+         "          welcome.danger, welcome.image, welcome.help_now]  # expect: E030\n"),
     ],
     "E031-number-not-allowed": [
-        (PROMPTS, None, '  childline: "0800 1111"\n', '  childline: "0800 1112"  # expect: E031\n'),
+        (PROMPTS, None, '  childline: "0800 1111"\n', '  childline: "0800 1112"  # expect: E031, E050\n'),
     ],
     "E032-number-in-words": [
-        (PROMPTS, None, '  talk.number: "The number is {nspcc}."\n',
-         '  talk.number: "The number is 0808 800 5000."  # expect: E032\n'),
+        (PROMPTS, None, '  talk.number: "The number is {nspcc}.',
+         '  talk.number: "The number is 0808 800 5000."  # expect: E032\n  talk.old: "'),
+        (PROMPTS, "rests_on:\n", "  talk.number:", "  talk.old: [navigation]\n  talk.number:"),
     ],
     "E033-urgent-not-first": [
         (FLOWS, "  school:\n",
@@ -126,7 +128,7 @@ CASES: dict[str, list[tuple[str, str | None, str, str]]] = {
     ],
     "E038-link-not-https": [
         (PROMPTS, None, '    url: "https://www.iwf.org.uk/report"\n',
-         '    url: "http://www.iwf.org.uk/report"  # expect: E038\n'),
+         '    url: "http://www.iwf.org.uk/report"  # expect: E038, E050\n'),
     ],
     "E039-address-not-allowed": [
         (PROMPTS, None, 'Call Calm Line for advice. NSPCC: {nspcc}. In danger? Call {emergency}."\n',
@@ -140,24 +142,29 @@ CASES: dict[str, list[tuple[str, str | None, str, str]]] = {
         (PROMPTS, None, '  intro: "Calm Line: links from your call."\n',
          '  intro: "Calm Line: here are the links from your call. Keep this text somewhere safe, '
          'or delete it once you have saved the links you need."\n'),
-        (FLOWS, "  removal_more:\n", "    links: [iwf_report, take_it_down]\n",
-         "    links: [iwf_report, take_it_down]  # expect: E041\n"),
+        (FLOWS, "  take_it_down:\n", "    links: [take_it_down]\n",
+         "    links: [take_it_down]  # expect: E041\n"),
     ],
     "E042-spoken-key": [
         (FLOWS, None, '  nine: "9"\n', '  nine: "8"  # expect: E042\n'),
     ],
+    "E050-no-source": [
+        (PROMPTS, "rests_on:\n", "  welcome.calm: [stay_calm]\n",
+         "  welcome.calm: [keep_calm_and_carry_on]  # expect: E050\n"),
+    ],
     "W001-unused-prompt": [
         (PROMPTS, None, '  welcome.for_whom:',
-         '  welcome.old: "Welcome to Calm Line."  # expect: W001\n  welcome.for_whom:'),
+         '  welcome.old: "Welcome to Calm Line."  # expect: W001, E050\n  welcome.for_whom:'),
     ],
     "W002-long-step": [
-        (FLOWS, "  school:\n", "    say: [school.speak, school.tell, school.image, school.support]\n",
-         "    say: [school.speak, school.tell, school.image, school.support,  # expect: W002\n"
-         "          talk.nspcc, talk.number, talk.again, talk.web]\n"),
+        (FLOWS, "  school:\n",
+         "    say: [school.speak, school.dsl, school.tell, school.image, school.spread,\n",
+         "    say: [school.speak, school.dsl, school.tell, school.image, school.spread,  # expect: W002\n"
+         "          talk.nspcc, talk.number, talk.web,\n"),
     ],
     "W003-long-sentence": [
         (PROMPTS, None,
-         '  school.tell: "You can tell them what has happened, and what you have done so far."\n',
+         '  school.tell: "Tell them what has happened, and what you have done so far."\n',
          '  school.tell: "You can tell them what has happened, what you have done so far, who else '
          'knows about it, and what help your child would like from them now."  # expect: W003\n'),
     ],
