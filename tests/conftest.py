@@ -61,8 +61,26 @@ def postgres_url(postgres_ready):
         conn.execute(sqlalchemy.text(f"CREATE SCHEMA {schema}"))
     sep = "&" if "?" in postgres_ready else "?"
     yield f"{postgres_ready}{sep}options=-csearch_path%3D{schema}"
-    with engine.begin() as conn:
-        conn.execute(sqlalchemy.text(f"DROP SCHEMA {schema} CASCADE"))
+    _drop_schema(engine, schema)
+
+
+def _drop_schema(engine, schema: str) -> None:
+    """Drop a test's schema. A thread of the test's app (the events writer, a local
+    sender) may still hold a lock on a table there: PostgreSQL then reports a
+    deadlock, and the drop is simply tried again until the thread has let go."""
+    import sqlalchemy
+
+    def dropped() -> bool:
+        try:
+            with engine.begin() as conn:
+                conn.execute(sqlalchemy.text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+            return True
+        except sqlalchemy.exc.OperationalError as exc:
+            if "deadlock" not in str(exc).lower():
+                raise
+            return False
+
+    wait_for(dropped, f"the test schema {schema} to be dropped", every=0.2)
     engine.dispose()
 
 
