@@ -72,6 +72,17 @@ def _account_sid(env, name, prefix):
     return raw
 
 
+def _regions(env, name, default: str) -> tuple[str, ...]:
+    raw = _text(env, name) or default
+    regions = tuple(dict.fromkeys(r.strip().upper() for r in raw.split(",") if r.strip()))
+    for region in regions:
+        if region not in phonenumbers.SUPPORTED_REGIONS:
+            raise SettingError(name, f"{region!r} is not a region code like GB")
+    if not regions:
+        raise SettingError(name, "name at least one region, like GB")
+    return regions
+
+
 def from_env(env=None) -> dict:
     """Read every setting; raise SettingError naming the first bad one."""
     env = os.environ if env is None else env
@@ -96,6 +107,9 @@ def from_env(env=None) -> dict:
         "FLOWS_FILE": _text(env, "FLOWS_FILE", str(REPO_ROOT / "flows.yaml")),
         "PROMPTS_DIR": _text(env, "PROMPTS_DIR", str(REPO_ROOT / "prompts")),
         "DEFAULT_REGION": region,
+        "TEXT_REGIONS": _regions(env, "TEXT_REGIONS", region),
+        "TEXTS_PER_NUMBER_PER_DAY": _number(env, "TEXTS_PER_NUMBER_PER_DAY", 3, int, 1),
+        "TEXTS_PER_HOUR": _number(env, "TEXTS_PER_HOUR", 100, int, 1),
         "SMS_RATE_PER_SECOND": _number(env, "SMS_RATE_PER_SECOND", 1.0, float, 0.01),
         "TEXT_HOLD_MINUTES": _number(env, "TEXT_HOLD_MINUTES", 10.0, float, 0),
         "SMS_MAX_ATTEMPTS": _number(env, "SMS_MAX_ATTEMPTS", 10, int, 1),

@@ -32,7 +32,7 @@ from flask import current_app
 from ivr import store
 from ivr.logs import hash_call_sid, mask_number
 from ivr.texts import body as textbody
-from ivr.texts import phones
+from ivr.texts import limits, phones
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +50,12 @@ WORKER_EXTENSION = "calm_line.local_worker"
 
 def _region() -> str:
     return current_app.config.get("DEFAULT_REGION", "GB")
+
+
+def textable(raw: str | None) -> tuple[str | None, str]:
+    """(E.164, phones.OK) when this number may get a text from the line, else (None, why)."""
+    config = current_app.config
+    return phones.textable(raw, _region(), config.get("TEXT_REGIONS") or (_region(),))
 
 
 def _hold() -> timedelta:
@@ -119,28 +125,33 @@ def _insert_or_replace(conn, key: str, values: dict, *, replace_statuses: tuple[
 
 def request_text(call_sid: str, caller: str | None, branches: list[str], *,
                  simulated: bool = False) -> str:
-    """The caller said yes. Returns "queued", "need_number" or "opted_out".
+    """The caller said yes. Returns "queued", "need_number", "abroad" (a mobile we do
+    not text: ask for another, saying why), "opted_out" or "limited" (too many texts).
 
     Idempotent per call: a retried webhook gets the same answer and never a
     second text. Raises if the database cannot be reached.
     """
     key = store.call_key(call_sid)
     tag = hash_call_sid(call_sid)
-    mobile = phones.mobile_e164(caller, _region())
+    mobile, why = textable(caller)
     with store.begin() as conn:
         earlier = _answer_for(_row_for_call(conn, key))
         if earlier:
             log.info("call %s: text already %s (repeated request)", tag, earlier)
             return earlier
         if mobile is None:
-            log.info("call %s: caller's number %s cannot get texts; asking for a mobile",
-                     tag, mask_number(caller) or "(withheld)")
-            return "need_number"
+            log.info("call %s: caller's number %s cannot get texts (%s); asking for a mobile",
+                     tag, mask_number(caller) or "(withheld)", why)
+            return "abroad" if why == phones.ABROAD else "need_number"
         fields = _text_fields(mobile, branches, simulated)
         if is_opted_out(conn, fields["to_hash"]):
             log.info("call %s: %s has opted out of texts", tag, mask_number(mobile))
             return "opted_out"
         now = store.utcnow()
+        refused = None if simulated else limits.refusal(conn, fields["to_hash"], now)
+        if refused:
+            log.warning("call %s: no text to %s: %s", tag, mask_number(mobile), refused)
+            return "limited"
         row = _insert_or_replace(
             conn, key,
             dict(fields, status=HELD, attempts=0, next_attempt_at=now + _hold(),
@@ -154,7 +165,12 @@ def request_text(call_sid: str, caller: str | None, branches: list[str], *,
 
 def stage_number(call_sid: str, number_e164: str, branches: list[str], *,
                  simulated: bool = False) -> None:
-    """Keep a keyed-in mobile number until the caller confirms it (replaces an earlier one)."""
+    """Keep a keyed-in mobile number until the caller confirms it (replaces an earlier one).
+
+    Raises ValueError for a number the line does not text (the webhook checks first).
+    """
+    if textable(number_e164)[0] != number_e164:
+        raise ValueError("not a mobile number the line texts")
     key = store.call_key(call_sid)
     now = store.utcnow()
     fields = _text_fields(number_e164, branches, simulated)
@@ -180,7 +196,7 @@ def staged_number(call_sid: str) -> str | None:
 
 
 def confirm_number(call_sid: str) -> str:
-    """The caller confirmed the keyed-in number: "queued" or "opted_out" (idempotent).
+    """The caller confirmed the keyed-in number: "queued", "opted_out" or "limited" (idempotent).
 
     Raises LookupError when no number was keyed in for this call.
     """
@@ -199,6 +215,13 @@ def confirm_number(call_sid: str) -> str:
             log.info("call %s: keyed-in %s has opted out of texts", tag,
                      mask_number(row.to_number))
             return "opted_out"
+        refused = None if row.simulated else limits.refusal(conn, row.to_hash, now)
+        if refused:
+            conn.execute(sa.update(store.outbox).where(store.outbox.c.id == row.id)
+                         .values(status=ABANDONED, to_number=None, updated_at=now))
+            log.warning("call %s: no text to keyed-in %s: %s", tag,
+                        mask_number(row.to_number), refused)
+            return "limited"
         conn.execute(sa.update(store.outbox).where(store.outbox.c.id == row.id)
                      .values(status=HELD, next_attempt_at=now + _hold(), updated_at=now))
     log.info("call %s: text to keyed-in %s held until the call ends", tag,
