@@ -146,7 +146,7 @@ def test_replies_are_plain_gsm7_single_texts(flow):
 @pytest.mark.parametrize(("body", "expected"), [
     ("STOP", "stop"), ("stop please", "stop"), ("  QUIT!", "stop"), ("START", "start"),
     ("yes", "start"), ("HELP", "help"), ("info", "help"), ("help me", None),
-    ("yes please", None), ("", None), (None, None), ("please stop", None),
+    ("yes please", None), ("", None), (None, None), ("please stop", "stop"),
 ])
 def test_keyword(body, expected):
     assert sms.keyword(body) == expected

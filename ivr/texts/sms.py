@@ -16,15 +16,10 @@ from twilio.twiml.messaging_response import MessagingResponse
 from ivr import store
 from ivr.logs import mask_number
 from ivr.security import twilio_signed
-from ivr.texts import outbox, phones, worker
+from ivr.texts import keywords, outbox, phones, worker
 
 log = logging.getLogger(__name__)
 bp = Blueprint("sms", __name__, url_prefix="/sms")
-
-OPT_OUT_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"})
-OPT_IN_WORDS = frozenset({"START", "YES", "UNSTOP"})
-HELP_WORDS = frozenset({"HELP", "INFO"})
-_WORD = re.compile(r"[A-Za-z]+")
 
 
 def init_app(app) -> None:
@@ -32,23 +27,8 @@ def init_app(app) -> None:
 
 
 def keyword(body: str | None) -> str | None:
-    """What an incoming text asks for: "stop", "start", "help" or None.
-
-    The whole message is the keyword, whatever its case and punctuation
-    ("Stop!", " help "). A message that starts with an opt-out word also
-    opts out ("STOP texting me"): when in doubt, we stop.
-    """
-    words = [w.upper() for w in _WORD.findall(body or "")]
-    if not words:
-        return None
-    if words[0] in OPT_OUT_WORDS:
-        return "stop"
-    if len(words) == 1:
-        if words[0] in OPT_IN_WORDS:
-            return "start"
-        if words[0] in HELP_WORDS:
-            return "help"
-    return None
+    """What an incoming text asks for: "stop", "start", "help" or None (see keywords.py)."""
+    return keywords.keyword(body)
 
 
 def _number(raw: str | None) -> str | None:
