@@ -13,7 +13,8 @@ from conftest import make_app
 
 from ivr import cli, store
 
-TABLES = {"outbox", "opt_outs", "local_texts", "message_events", "alembic_version"}
+TABLES = {"outbox", "opt_outs", "local_texts", "message_events", "spent_calls",
+          "inbound_messages", "alembic_version"}
 
 
 def head_revision() -> str:

@@ -51,29 +51,67 @@ def _reply(prompt: str) -> Response:
     return Response(str(twiml), status=200, mimetype="text/xml")
 
 
+REPLIES = {"stop": "stopped_reply", "start": "started_reply", "help": "help_reply",
+           None: "other_reply"}
+_SID = re.compile(r"[A-Za-z0-9]{1,64}")  # Twilio's are 34: two letters, 32 hex digits
+
+
+def twilio_sid(raw: str | None, field: str) -> str | None:
+    """A SID as Twilio writes them, or None (with a warning) for anything the database
+    could refuse: over-long, a NUL, other odd characters."""
+    if not raw:
+        return None
+    if _SID.fullmatch(raw):
+        return raw
+    log.warning("sms: ignored a %s that is not a Twilio SID (%d characters)", field, len(raw))
+    return None
+
+
+def _first_time(conn, sid: str, wants: str | None) -> bool:
+    """Remember this inbound message; False when it was already handled (a replay)."""
+    table = store.inbound_messages
+    try:
+        with conn.begin_nested():
+            conn.execute(sa.insert(table).values(message_sid=sid, keyword=wants or "other",
+                                                 received_at=store.utcnow()))
+    except sa.exc.IntegrityError:
+        return False
+    return True
+
+
 @bp.post("/inbound")
 @twilio_signed
 def inbound():
+    """STOP, START, HELP or anything else. Each MessageSid is acted on once: a replayed
+    START (signatures never expire) cannot undo a later STOP."""
     number = _number(request.form.get("From"))
     wants = keyword(request.form.get("Body"))
     masked = mask_number(request.form.get("From"))
+    sid = twilio_sid(request.form.get("MessageSid") or request.form.get("SmsSid"), "MessageSid")
+    with store.begin() as conn:
+        if sid and not _first_time(conn, sid, wants):
+            log.warning("sms from %s: message already handled (a repeat or a replay); "
+                        "nothing changed", masked)
+            return _reply(REPLIES[wants])
+        _act(conn, wants, number, masked)
+    return _reply(REPLIES[wants])
+
+
+def _act(conn, wants: str | None, number: str | None, masked: str) -> None:
     if wants == "stop":
         if number:
-            stopped = outbox.opt_out(number, source="sms")
+            stopped = outbox.opt_out_in(conn, store.number_hash(number), source="sms")
             log.info("sms from %s: opted out (%d waiting text(s) stopped)", masked, stopped)
         else:
             log.warning("sms STOP from an unreadable number %s", masked)
-        return _reply("stopped_reply")
-    if wants == "start":
+    elif wants == "start":
         if number:
-            outbox.opt_in(number)
+            outbox.opt_in_in(conn, store.number_hash(number))
         log.info("sms from %s: opted back in", masked)
-        return _reply("started_reply")
-    if wants == "help":
+    elif wants == "help":
         log.info("sms from %s: help", masked)
-        return _reply("help_reply")
-    log.info("sms from %s: not a keyword; pointed to the line", masked)
-    return _reply("other_reply")
+    else:
+        log.info("sms from %s: not a keyword; pointed to the line", masked)
 
 
 def _error_code(raw: str | None) -> int | None:
