@@ -13,7 +13,7 @@ from conftest import make_app
 
 from ivr import cli, store
 
-TABLES = {"outbox", "opt_outs", "local_texts", "message_events", "spent_calls",
+TABLES = {"outbox", "opt_outs", "local_texts", "message_events", "spent_calls", "staff_sessions",
           "inbound_messages", "alembic_version"}
 
 

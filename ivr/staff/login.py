@@ -33,13 +33,16 @@ import os
 import secrets
 import threading
 import time
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import sqlalchemy as sa
 from flask import (
     Blueprint,
     abort,
     current_app,
+    g,
     jsonify,
     redirect,
     render_template,
@@ -48,7 +51,7 @@ from flask import (
     url_for,
 )
 
-from ivr import metrics
+from ivr import metrics, store
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +67,14 @@ FAILURE_WINDOW = 15 * 60  # ... in this many seconds
 MIN_PASSWORD_LENGTH = 12
 LIMIT_EXTENSION = "calm_line.staff_limit"
 PAGES_EXTENSION = "calm_line.staff_pages"
+# Logins that are live, by a keyed hash of the random id in the session cookie.
+# Logging out deletes the row, so a copy of the cookie taken before is refused after.
+staff_sessions = sa.Table(
+    "staff_sessions",
+    store.metadata,
+    sa.Column("id_hash", sa.String(64), primary_key=True),
+    sa.Column("expires_at", sa.DateTime, nullable=False, index=True),  # naive UTC
+)
 # Easy to read aloud and type from a terminal: no 0/o, 1/l/i.
 _ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
 
@@ -197,7 +208,50 @@ def logged_in() -> bool:
     until = session.get("staff_until", 0)
     if not marker or not isinstance(until, int | float) or until < time.time():
         return False
-    return hmac.compare_digest(str(marker).encode(), _fingerprint().encode())
+    if not hmac.compare_digest(str(marker).encode(), _fingerprint().encode()):
+        return False
+    return _session_live(session.get("sid"))
+
+
+def _session_hash(sid: str) -> str:
+    return store.keyed_hash("staff-session", sid)
+
+
+def _session_live(sid: object) -> bool:
+    """The login this cookie carries has not been ended on the server (once per request)."""
+    if not isinstance(sid, str) or not sid:
+        return False
+    cached = g.get("calm_line_staff_live")
+    if cached is not None and cached[0] == sid:
+        return cached[1]
+    try:
+        with store.read() as conn:
+            live = conn.execute(sa.select(staff_sessions.c.id_hash).where(
+                staff_sessions.c.id_hash == _session_hash(sid),
+                staff_sessions.c.expires_at > store.utcnow())).first() is not None
+    except sa.exc.SQLAlchemyError as exc:
+        log.warning("staff session could not be checked (%s): treated as logged out",
+                    type(exc).__name__)
+        live = False
+    g.calm_line_staff_live = (sid, live)
+    return live
+
+
+def _start_session() -> str:
+    """A new server-side login; expired ones are swept away at the same time."""
+    sid, now = secrets.token_urlsafe(32), store.utcnow()
+    with store.begin() as conn:
+        conn.execute(sa.delete(staff_sessions).where(staff_sessions.c.expires_at <= now))
+        conn.execute(sa.insert(staff_sessions).values(
+            id_hash=_session_hash(sid), expires_at=now + timedelta(hours=SESSION_HOURS)))
+    return sid
+
+
+def _end_session(sid: object) -> None:
+    if isinstance(sid, str) and sid:
+        with store.begin() as conn:
+            conn.execute(sa.delete(staff_sessions)
+                         .where(staff_sessions.c.id_hash == _session_hash(sid)))
 
 
 def _wants_json() -> bool:
@@ -305,8 +359,10 @@ def login_post():
         return _login_page("That password is not right. Please try again.", 401)
     _limit().succeeded(client)
     target = _safe_next(request.form.get("next"))
+    sid = _start_session()
     session.clear()  # a fresh session (and CSRF token) after login
     session.permanent = True
+    session["sid"] = sid
     session["staff"] = _fingerprint()
     session["staff_until"] = int(time.time()) + SESSION_HOURS * 3600
     csrf_token()
@@ -318,7 +374,9 @@ def login_post():
 def logout():
     if not csrf_ok():
         abort(403)
+    _end_session(session.get("sid"))  # a copy of the cookie is refused from now on
     session.clear()
+    log.info("staff logged out")
     return redirect(url_for("staff.login", out=1))
 
 
