@@ -19,8 +19,10 @@ session's CSRF token, sent as the form field ``csrf_token`` or the header
 The password is STAFF_PASSWORD, compared in constant time; a local run
 without one gets a generated password kept in the instance folder, which
 ``password_for(app)`` returns for the ``ivr serve`` banner. Failed logins
-are limited per client address and overall, in this process's memory: with
-several web processes each keeps its own count (a staff tool, not a bank).
+are limited per client address (or per browser that logged in before) with
+growing waits, never overall (see FailureLimit), in this process's memory:
+with several web processes each keeps its own count (a staff tool, not a bank).
+Logins live on the server (staff_sessions): logging out ends them.
 """
 from __future__ import annotations
 
@@ -50,6 +52,7 @@ from flask import (
     session,
     url_for,
 )
+from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from ivr import metrics, store
 
@@ -61,9 +64,12 @@ bp = Blueprint("staff", __name__, url_prefix="/staff", template_folder="simulato
 PASSWORD_FILE = "staff_password"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 SESSION_HOURS = 8  # a login lasts one working day
-FAILURES_PER_CLIENT = 5  # failed logins per client address ...
-FAILURES_OVERALL = 50  # ... and from everyone together ...
-FAILURE_WINDOW = 15 * 60  # ... in this many seconds
+FAILURES_PER_CLIENT = 5  # free tries per address (or known browser), then a wait ...
+FIRST_WAIT = 60  # ... of a minute, doubling with each further failure ...
+MAX_WAIT = 60 * 60  # ... up to an hour
+FORGET = 24 * 60 * 60  # a day without failures and the count starts again
+DEVICE_COOKIE = "calm_line_staff_device"  # a browser that has logged in before
+DEVICE_DAYS = 90
 MIN_PASSWORD_LENGTH = 12
 LIMIT_EXTENSION = "calm_line.staff_limit"
 PAGES_EXTENSION = "calm_line.staff_pages"
@@ -132,46 +138,51 @@ def _fingerprint() -> str:
 
 
 class FailureLimit:
-    """Failed logins in a sliding window, per client and overall (thread-safe)."""
+    """Failed logins per key (an address, or a browser that logged in before), with waits
+    that grow: FAILURES_PER_CLIENT free tries, then FIRST_WAIT seconds, doubling with each
+    further failure up to MAX_WAIT; a key with no failure for FORGET seconds starts afresh.
 
-    MAX_CLIENTS = 10_000  # addresses remembered at once; the oldest are forgotten
+    There is no limit for everyone together: strangers could use it to lock every
+    member of staff out. So the right password from an address with no failures
+    always gets in (thread-safe; this process's memory).
+    """
 
-    def __init__(self, per_client: int = FAILURES_PER_CLIENT, overall: int = FAILURES_OVERALL,
-                 window: float = FAILURE_WINDOW, clock=time.monotonic):
-        self.per_client, self.overall, self.window, self.clock = per_client, overall, window, clock
-        self._clients: collections.OrderedDict[str, collections.deque] = collections.OrderedDict()
-        self._all: collections.deque = collections.deque()
+    MAX_CLIENTS = 10_000  # keys remembered at once; the oldest are forgotten
+
+    def __init__(self, per_client: int = FAILURES_PER_CLIENT, first_wait: float = FIRST_WAIT,
+                 max_wait: float = MAX_WAIT, forget: float = FORGET, clock=time.monotonic):
+        self.per_client, self.first_wait, self.max_wait = per_client, first_wait, max_wait
+        self.forget, self.clock = forget, clock
+        self._clients: collections.OrderedDict[str, tuple[int, float]] = collections.OrderedDict()
         self._lock = threading.Lock()
 
-    def _prune(self, times: collections.deque, now: float) -> None:
-        while times and times[0] <= now - self.window:
-            times.popleft()
+    def _delay(self, count: int) -> float:
+        if count < self.per_client:
+            return 0.0
+        return min(self.max_wait, self.first_wait * 2 ** (count - self.per_client))
+
+    def _count(self, client: str, now: float) -> tuple[int, float]:
+        count, last = self._clients.get(client, (0, now))
+        if now - last > max(self.forget, self._delay(count)):
+            return 0, now
+        return count, last
 
     def wait(self, client: str) -> int:
         """Seconds until this client may try again (0: it may try now)."""
         now = self.clock()
         with self._lock:
-            self._prune(self._all, now)
-            times = self._clients.get(client)
-            if times is not None:
-                self._prune(times, now)
-            waits = []
-            if times is not None and len(times) >= self.per_client:
-                waits.append(times[-self.per_client] + self.window - now)
-            if len(self._all) >= self.overall:
-                waits.append(self._all[-self.overall] + self.window - now)
-            return max(1, int(max(waits)) + 1) if waits else 0
+            count, last = self._count(client, now)
+        left = last + self._delay(count) - now
+        return int(left) + 1 if left > 0 else 0
 
     def failed(self, client: str) -> None:
         now = self.clock()
         with self._lock:
-            times = self._clients.pop(client, None) or collections.deque()
-            self._prune(times, now)
-            times.append(now)
-            self._clients[client] = times  # most recent last
+            count, _ = self._count(client, now)
+            self._clients.pop(client, None)
+            self._clients[client] = (count + 1, now)  # most recent last
             while len(self._clients) > self.MAX_CLIENTS:
                 self._clients.popitem(last=False)
-            self._all.append(now)
 
     def succeeded(self, client: str) -> None:
         with self._lock:
@@ -182,9 +193,39 @@ def _limit() -> FailureLimit:
     return current_app.extensions[LIMIT_EXTENSION]
 
 
+def _device_signer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="staff-device")
+
+
+def _device() -> str | None:
+    """The id of this browser if it logged in here before (a signed cookie), else None."""
+    raw = request.cookies.get(DEVICE_COOKIE)
+    if not raw:
+        return None
+    try:
+        value = _device_signer().loads(raw, max_age=DEVICE_DAYS * 24 * 3600)
+    except BadSignature:
+        return None
+    return value if isinstance(value, str) else None
+
+
 def _client() -> str:
-    # remote_addr is the proxy's unless TRUSTED_PROXIES is set (security.init_app).
-    return request.remote_addr or "-"
+    """Whose failures count: a browser that logged in before is counted by itself, so
+    strangers failing from its address (a shared proxy, a NAT) never lock it out;
+    anyone else by address. remote_addr is the proxy's unless TRUSTED_PROXIES is set
+    (security.init_app): see the README."""
+    device = _device()
+    if device:
+        return "device:" + device
+    return "address:" + (request.remote_addr or "-")
+
+
+def _remember_device(response) -> None:
+    device = _device() or secrets.token_urlsafe(18)
+    response.set_cookie(DEVICE_COOKIE, _device_signer().dumps(device),
+                        max_age=DEVICE_DAYS * 24 * 3600, httponly=True, samesite="Lax",
+                        secure=bool(current_app.config.get("SESSION_COOKIE_SECURE")),
+                        path=url_for("staff.login"))
 
 
 # -- sessions and CSRF ----------------------------------------------------------------
@@ -367,7 +408,9 @@ def login_post():
     session["staff_until"] = int(time.time()) + SESSION_HOURS * 3600
     csrf_token()
     log.info("staff logged in")
-    return redirect(target)
+    response = redirect(target)
+    _remember_device(response)
+    return response
 
 
 @bp.post("/logout")
