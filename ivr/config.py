@@ -116,6 +116,7 @@ def from_env(env=None) -> dict:
         "SMS_RETRY_BASE_SECONDS": _number(env, "SMS_RETRY_BASE_SECONDS", 2.0, float, 0.01),
         "SMS_RETRY_MAX_SECONDS": _number(env, "SMS_RETRY_MAX_SECONDS", 300.0, float, 0.01),
         "SMS_LEASE_SECONDS": _number(env, "SMS_LEASE_SECONDS", 120.0, float, 1),
+        "SMS_HTTP_TIMEOUT": _number(env, "SMS_HTTP_TIMEOUT", 15.0, float, 0.1),
         "LOG_LEVEL": _text(env, "LOG_LEVEL", "INFO").upper(),
         "LOG_FORMAT": log_format,
         "MAX_CONTENT_LENGTH": _number(env, "MAX_CONTENT_LENGTH", 64 * 1024, int, 1024),
@@ -126,6 +127,11 @@ def from_env(env=None) -> dict:
 
 def check(config: dict) -> None:
     """Settings that only make sense together."""
+    region, regions = config.get("DEFAULT_REGION") or "GB", config.get("TEXT_REGIONS")
+    if regions and region not in regions:
+        raise SettingError("TEXT_REGIONS", (
+            f"must include DEFAULT_REGION ({region}): callers key in numbers the way "
+            f"{region} writes them, and those could never get a text"))
     if config.get("TWILIO_ACCOUNT_SID") and not config.get("TWILIO_AUTH_TOKEN"):
         raise SettingError("TWILIO_AUTH_TOKEN", "is needed when TWILIO_ACCOUNT_SID is set")
     if (

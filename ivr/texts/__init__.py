@@ -7,6 +7,7 @@ def init_app(app) -> None:
     from ivr import health, metrics
     from ivr.texts import limits, sender, sms, worker
 
+    worker.check_settings(app.config)  # before anything starts: a lease too short sends twice
     app.extensions[sender.EXTENSION] = sender.build(app.config)
     app.extensions.setdefault(health.WARNINGS, []).append(limits.CeilingWarning())
     app.extensions.setdefault(metrics.COLLECTORS, []).append(limits.LimitCollector(app))

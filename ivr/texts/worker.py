@@ -15,6 +15,7 @@ opts the number out).
 from __future__ import annotations
 
 import logging
+import math
 import random
 import signal
 import threading
@@ -28,6 +29,7 @@ from flask import current_app
 from flask.cli import with_appcontext
 
 from ivr import store
+from ivr.config import SettingError
 from ivr.logs import mask_number
 from ivr.texts import outbox as ob
 from ivr.texts import sender as senders
@@ -50,7 +52,36 @@ DELIVERY = {
     "undelivered": ob.UNDELIVERED, "failed": ob.FAILED, "canceled": ob.FAILED,
 }
 FINISH_TRIES = 8  # about 20 s of database trouble before a result is given up on
+FINISH_PAUSES = tuple(min(0.25 * 2 ** k, 5.0) for k in range(FINISH_TRIES - 1))
+# The longest storing a result can take: the pauses, and each try waiting out the
+# database's own timeout (PostgreSQL's connect timeout, SQLite's busy timeout: 5 s).
+FINISH_BUDGET = sum(FINISH_PAUSES) + FINISH_TRIES * store.SQLITE_BUSY_MS / 1000
 RANK = {ob.ACCEPTED: 1, ob.SENT: 2, ob.DELIVERED: 3, ob.UNDELIVERED: 3, ob.FAILED: 3}
+
+
+def lease_floor(config) -> float:
+    """The shortest lease that works: one request to Twilio plus the tries to store its
+    answer. Shorter, and a second worker takes the text while the first is still
+    sending it or storing Twilio's answer: the caller gets it twice, or more."""
+    return float(config.get("SMS_HTTP_TIMEOUT") or senders.HTTP_TIMEOUT) + FINISH_BUDGET
+
+
+def check_settings(config) -> None:
+    """Settings that cannot work together: refused at start, naming the variable."""
+    lease = float(config.get("SMS_LEASE_SECONDS") or DEFAULTS["SMS_LEASE_SECONDS"])
+    floor = lease_floor(config)
+    if lease < floor:
+        raise SettingError("SMS_LEASE_SECONDS", (
+            f"{lease:g} s is shorter than one request to Twilio "
+            f"({float(config.get('SMS_HTTP_TIMEOUT') or senders.HTTP_TIMEOUT):g} s) plus the "
+            f"retries to store its result ({FINISH_BUDGET:g} s): set at least {math.ceil(floor)}, "
+            "or a text can be sent more than once"))
+    base = float(config.get("SMS_RETRY_BASE_SECONDS") or DEFAULTS["SMS_RETRY_BASE_SECONDS"])
+    cap = float(config.get("SMS_RETRY_MAX_SECONDS") or DEFAULTS["SMS_RETRY_MAX_SECONDS"])
+    if cap < base:
+        raise SettingError("SMS_RETRY_MAX_SECONDS", (
+            f"{cap:g} s is shorter than SMS_RETRY_BASE_SECONDS ({base:g} s): the longest wait "
+            "between tries must be at least the first"))
 
 
 def setting(app, name: str) -> float:
@@ -159,7 +190,7 @@ class Worker:
                                  "again when its claim runs out", row.id, values.get("status"))
                     raise
                 log.warning("text %s: database error storing its result; trying again", row.id)
-                self.sleep(min(0.25 * 2 ** attempt, 5.0))
+                self.sleep(FINISH_PAUSES[attempt])
         if not done:
             log.error("text %s: our claim was taken over before the result was stored", row.id)
         return bool(done)
