@@ -168,3 +168,53 @@ class GunicornLogger(glogging.Logger):
     def setup(self, cfg):  # type: ignore[no-untyped-def]
         install_masking()  # gunicorn's own error lines are escaped and masked too
         super().setup(cfg)
+
+
+class OutageLog:
+    """For a loop that keeps failing the same way (the database down): one line with the
+    traceback when the trouble starts, one short summary a minute while it lasts, one
+    line when it ends. Never a traceback every turn of the loop (thread-safe enough: one
+    loop owns each)."""
+
+    def __init__(self, logger: logging.Logger, what: str, every: float = 60.0,
+                 clock=None) -> None:
+        import time
+
+        self.logger, self.what, self.every = logger, what, every
+        self.clock = clock or time.monotonic
+        self.started: float | None = None
+        self.failures = 0  # since the outage started
+        self._since_summary = 0
+        self._summary_at = 0.0
+
+    @property
+    def ongoing(self) -> bool:
+        return self.started is not None
+
+    def failed(self, exc: BaseException) -> None:
+        now = self.clock()
+        self.failures += 1
+        self._since_summary += 1
+        reason = _short(exc)
+        if self.started is None:
+            self.started, self._summary_at, self._since_summary = now, now, 0
+            self.logger.error("%s: failing (%s); trying again, with a summary each minute "
+                              "until it works", self.what, reason, exc_info=exc)
+        elif now - self._summary_at >= self.every:
+            self.logger.error("%s: still failing after %d s (%d failure(s) in the last "
+                              "%d s; now: %s)", self.what, now - self.started,
+                              self._since_summary, now - self._summary_at, reason)
+            self._summary_at, self._since_summary = now, 0
+
+    def succeeded(self) -> None:
+        if self.started is None:
+            return
+        self.logger.warning("%s: working again after %d s (%d failure(s))", self.what,
+                            self.clock() - self.started, self.failures)
+        self.started, self.failures, self._since_summary = None, 0, 0
+
+
+def _short(exc: BaseException) -> str:
+    """The exception's kind and the first line of its message, briefly."""
+    first = (str(exc).strip().splitlines() or [""])[0][:200]
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__

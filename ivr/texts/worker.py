@@ -30,7 +30,7 @@ from flask.cli import with_appcontext
 
 from ivr import store
 from ivr.config import SettingError
-from ivr.logs import mask_number
+from ivr.logs import OutageLog, mask_number
 from ivr.texts import outbox as ob
 from ivr.texts import sender as senders
 
@@ -51,6 +51,7 @@ DELIVERY = {
     "sending": ob.ACCEPTED, "sent": ob.SENT, "delivered": ob.DELIVERED, "read": ob.DELIVERED,
     "undelivered": ob.UNDELIVERED, "failed": ob.FAILED, "canceled": ob.FAILED,
 }
+OUTAGE_IDLE = 1.0  # seconds between looks while the database (or anything) keeps failing
 FINISH_TRIES = 8  # about 20 s of database trouble before a result is given up on
 FINISH_PAUSES = tuple(min(0.25 * 2 ** k, 5.0) for k in range(FINISH_TRIES - 1))
 # The longest storing a result can take: the pauses, and each try waiting out the
@@ -134,6 +135,7 @@ class Worker:
         self.max_attempts = int(setting(app, "SMS_MAX_ATTEMPTS"))
         # The lease covers the wait for the rate limit and one request to Twilio.
         self.lease = timedelta(seconds=setting(app, "SMS_LEASE_SECONDS") + self.limiter.interval)
+        self.outage = OutageLog(log, "worker: sending texts")
 
     # -- one text -------------------------------------------------------------
 
@@ -309,17 +311,22 @@ class Worker:
             tried += 1
         return tried
 
-    def run_forever(self, stop: threading.Event, idle: float = 0.25) -> None:
+    def run_forever(self, stop: threading.Event, idle: float = 0.25,
+                    outage_idle: float = OUTAGE_IDLE) -> None:
         # A quarter of a second between looks when idle: a released text waits
-        # little, for one indexed query four times a second.
+        # little, for one indexed query four times a second. While the database is
+        # down: a look a second, and one log line a minute (self.outage), not a
+        # traceback at every look.
         batch = 100
         while not stop.is_set():
             try:
-                if self.run_once(limit=batch) >= batch:
+                tried = self.run_once(limit=batch)
+                self.outage.succeeded()
+                if tried >= batch:
                     continue  # more may be due: no idle wait between full batches
-            except Exception:
-                log.exception("worker: sending failed; trying again shortly")
-            stop.wait(idle)
+            except Exception as exc:
+                self.outage.failed(exc)
+            stop.wait(outage_idle if self.outage.ongoing else idle)
 
 
 def record_delivery(conn, message_sid: str, twilio_status: str, error_code: int | None = None):
@@ -386,11 +393,13 @@ class Background:
     def _run(self) -> None:
         with self.app.app_context():
             worker = Worker(current_app._get_current_object())
+            worker.outage.what = "local sender"
             while not self._stop.is_set():
                 try:
                     worker.run_once(limit=100)
-                except Exception:
-                    log.exception("local sender: failed; trying again shortly")
+                    worker.outage.succeeded()
+                except Exception as exc:
+                    worker.outage.failed(exc)
                 self._wake.wait(self.interval)
                 self._wake.clear()
 
