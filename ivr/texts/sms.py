@@ -114,11 +114,20 @@ def _act(conn, wants: str | None, number: str | None, masked: str) -> None:
         log.info("sms from %s: not a keyword; pointed to the line", masked)
 
 
+MAX_ERROR_CODE = 2**31 - 1  # the column is an INTEGER; Twilio's codes have five digits
+
+
 def _error_code(raw: str | None) -> int | None:
+    """Twilio's ErrorCode, or None (with a warning) for junk or a number out of range."""
     try:
-        return int(raw) if raw else None
+        code = int(raw) if raw else None
     except ValueError:
+        code = -1
+    if code is not None and not 0 <= code <= MAX_ERROR_CODE:
+        log.warning("sms status: ignored an ErrorCode that is not a Twilio error code "
+                    "(%d characters)", len(raw or ""))
         return None
+    return code
 
 
 def _keep_early(conn, message_sid: str, status: str, error_code: int | None) -> None:
@@ -148,10 +157,10 @@ def _keep_early(conn, message_sid: str, status: str, error_code: int | None) -> 
 @twilio_signed
 def status():
     """Twilio's delivery report: may come twice, late, or before "sent"."""
-    sid = request.form.get("MessageSid") or request.form.get("SmsSid") or ""
+    sid = twilio_sid(request.form.get("MessageSid") or request.form.get("SmsSid"), "MessageSid")
     state = (request.form.get("MessageStatus") or request.form.get("SmsStatus") or "").lower()
     code = _error_code(request.form.get("ErrorCode"))
-    if not sid:
+    if not sid:  # nothing to match it to; 200, or Twilio would only send it again
         return Response("", status=200)
     with store.begin() as conn:
         row = worker.record_delivery(conn, sid, state, code)
@@ -159,6 +168,6 @@ def status():
             _keep_early(conn, sid, state, code)
     if row is not None and code == 21610:
         outbox.opt_out_hash(row.to_hash, source="twilio")
-    log.info("text %s: %s%s", row.id if row is not None else "(not yet stored)", state or "-",
+    log.info("text %s: %s%s", row.id if row is not None else "(not yet stored)", state[:24] or "-",
              f" (error {code})" if code else "")
     return Response("", status=200)
