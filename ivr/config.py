@@ -6,6 +6,7 @@ operator never has to guess which of a dozen settings is wrong.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -72,6 +73,24 @@ def _account_sid(env, name, prefix):
     return raw
 
 
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
+_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _duration(env, name, default: float, minimum: float = 0) -> float:
+    """Seconds, written as 86400, 90m, 24h or 1d."""
+    raw = _text(env, name)
+    if raw is None:
+        return default
+    found = _DURATION.match(str(raw).lower())
+    if not found:
+        raise SettingError(name, f"{raw!r} is not a duration like 24h, 90m or 86400")
+    seconds = float(found.group(1)) * _SECONDS[found.group(2)]
+    if seconds < minimum:
+        raise SettingError(name, f"must be at least {minimum:g} s, got {raw!r}")
+    return seconds
+
+
 def _regions(env, name, default: str) -> tuple[str, ...]:
     raw = _text(env, name) or default
     regions = tuple(dict.fromkeys(r.strip().upper() for r in raw.split(",") if r.strip()))
@@ -112,7 +131,8 @@ def from_env(env=None) -> dict:
         "TEXTS_PER_HOUR": _number(env, "TEXTS_PER_HOUR", 100, int, 1),
         "SMS_RATE_PER_SECOND": _number(env, "SMS_RATE_PER_SECOND", 1.0, float, 0.01),
         "TEXT_HOLD_MINUTES": _number(env, "TEXT_HOLD_MINUTES", 10.0, float, 0),
-        "SMS_MAX_ATTEMPTS": _number(env, "SMS_MAX_ATTEMPTS", 10, int, 1),
+        "SMS_MAX_ATTEMPTS": _number(env, "SMS_MAX_ATTEMPTS", 0, int, 0),  # 0: no limit
+        "SMS_GIVE_UP_AFTER": _duration(env, "SMS_GIVE_UP_AFTER", 24 * 3600.0, 60),
         "SMS_RETRY_BASE_SECONDS": _number(env, "SMS_RETRY_BASE_SECONDS", 2.0, float, 0.01),
         "SMS_RETRY_MAX_SECONDS": _number(env, "SMS_RETRY_MAX_SECONDS", 300.0, float, 0.01),
         "SMS_LEASE_SECONDS": _number(env, "SMS_LEASE_SECONDS", 120.0, float, 1),

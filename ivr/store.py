@@ -55,6 +55,8 @@ outbox = sa.Table(
     sa.Column("updated_at", sa.DateTime, nullable=False),
     sa.Column("released_at", sa.DateTime, nullable=True),
     sa.Column("sent_at", sa.DateTime, nullable=True),
+    # Set when a text failed because it kept failing for SMS_GIVE_UP_AFTER (for alerts).
+    sa.Column("gave_up_at", sa.DateTime, nullable=True),
     sa.UniqueConstraint("call_key", name="uq_outbox_call_key"),
     sa.UniqueConstraint("message_sid", name="uq_outbox_message_sid"),
     sa.Index("ix_outbox_due", "status", "next_attempt_at"),

@@ -9,7 +9,8 @@ def init_app(app) -> None:
 
     worker.check_settings(app.config)  # before anything starts: a lease too short sends twice
     app.extensions[sender.EXTENSION] = sender.build(app.config)
-    app.extensions.setdefault(health.WARNINGS, []).append(limits.CeilingWarning())
+    app.extensions.setdefault(health.WARNINGS, []).extend(
+        [limits.CeilingWarning(), limits.GivenUpWarning()])
     app.extensions.setdefault(metrics.COLLECTORS, []).append(limits.LimitCollector(app))
     sms.init_app(app)
     if app.config.get("LOCAL_WORKER") and not app.config.get("TWILIO_ACCOUNT_SID"):

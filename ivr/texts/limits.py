@@ -1,4 +1,5 @@
-"""Limits against SMS pumping: a few texts per number a day, a ceiling per hour for the line.
+"""Limits: against SMS pumping (a few texts per number a day, a ceiling per hour for the
+line), and the alert when a text is given up after SMS_GIVE_UP_AFTER of failures.
 
 Anyone who can ring the line can ask for a text; these keep a flood of calls
 from becoming a flood of paid texts. Both count the outbox rows the callers
@@ -73,6 +74,26 @@ class CeilingWarning:
                 "(TEXTS_PER_HOUR); more are refused")
 
 
+def _given_up_query(now: datetime):
+    table = store.outbox
+    return (sa.select(sa.func.count()).select_from(table)
+            .where(table.c.gave_up_at >= now - DAY, table.c.simulated == sa.false()))
+
+
+class GivenUpWarning:
+    """For /readyz: texts that failed after trying for SMS_GIVE_UP_AFTER in the last day."""
+
+    def column(self, now: datetime, config) -> Any:
+        return _given_up_query(now).scalar_subquery()
+
+    def warning(self, count: int | None, config) -> str | None:
+        if not count:
+            return None
+        hours = float(config.get("SMS_GIVE_UP_AFTER") or 86400) / 3600
+        return (f"texts: {count} given up in the last 24 h after failing for {hours:g} h "
+                "(SMS_GIVE_UP_AFTER): check Twilio and the worker's log")
+
+
 class LimitCollector:
     """calm_line_texts_last_hour and calm_line_text_ceiling_reached, read at scrape time."""
 
@@ -85,7 +106,9 @@ class LimitCollector:
     def collect(self):
         try:
             with self.app.app_context(), store.read() as conn:
-                count = texts_last_hour(conn, store.utcnow())
+                now = store.utcnow()
+                count = texts_last_hour(conn, now)
+                given_up = conn.execute(_given_up_query(now)).scalar() or 0
         except Exception:
             return  # calm_line_database_up already says so
         ceiling = int(self.app.config.get("TEXTS_PER_HOUR") or 100)
@@ -95,5 +118,10 @@ class LimitCollector:
         reached = GaugeMetricFamily("calm_line_text_ceiling_reached",
                                     "1 when TEXTS_PER_HOUR is reached and texts are refused")
         reached.add_metric([], 1 if count >= ceiling else 0)
+        gave_up = GaugeMetricFamily("calm_line_texts_given_up_last_day",
+                                    "Texts that failed after SMS_GIVE_UP_AFTER of retries, "
+                                    "in the last 24 hours")
+        gave_up.add_metric([], given_up)
         yield last_hour
         yield reached
+        yield gave_up

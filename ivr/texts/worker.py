@@ -38,7 +38,8 @@ log = logging.getLogger(__name__)
 
 DEFAULTS = {
     "SMS_RATE_PER_SECOND": 1.0,      # texts a second, per worker process
-    "SMS_MAX_ATTEMPTS": 10,          # tries before a text is given up as failed
+    "SMS_MAX_ATTEMPTS": 0,           # tries before a text is given up (0: SMS_GIVE_UP_AFTER)
+    "SMS_GIVE_UP_AFTER": 86400.0,    # a text still failing this long after it was due fails
     "SMS_RETRY_BASE_SECONDS": 2.0,   # the first retry waits about this long...
     "SMS_RETRY_MAX_SECONDS": 300.0,  # ...doubling each time, up to this
     "SMS_LEASE_SECONDS": 120.0,      # a claim older than this is taken again
@@ -77,6 +78,12 @@ def check_settings(config) -> None:
             f"({float(config.get('SMS_HTTP_TIMEOUT') or senders.HTTP_TIMEOUT):g} s) plus the "
             f"retries to store its result ({FINISH_BUDGET:g} s): set at least {math.ceil(floor)}, "
             "or a text can be sent more than once"))
+    give_up = float(config.get("SMS_GIVE_UP_AFTER") or DEFAULTS["SMS_GIVE_UP_AFTER"])
+    cap_wait = float(config.get("SMS_RETRY_MAX_SECONDS") or DEFAULTS["SMS_RETRY_MAX_SECONDS"])
+    if give_up < cap_wait:
+        raise SettingError("SMS_GIVE_UP_AFTER", (
+            f"{give_up:g} s is shorter than the longest wait between tries "
+            f"(SMS_RETRY_MAX_SECONDS, {cap_wait:g} s): a text would get a try or two at most"))
     base = float(config.get("SMS_RETRY_BASE_SECONDS") or DEFAULTS["SMS_RETRY_BASE_SECONDS"])
     cap = float(config.get("SMS_RETRY_MAX_SECONDS") or DEFAULTS["SMS_RETRY_MAX_SECONDS"])
     if cap < base:
@@ -96,7 +103,9 @@ def backoff(attempt: int, base: float, cap: float, rand=random.random) -> float:
     Half the exponential delay is fixed and half is random, so retries from
     many texts spread out but none comes back at once.
     """
-    ceiling = min(cap, base * (2 ** max(attempt - 1, 0)))
+    # The exponent is capped too: a text retried for a day makes hundreds of attempts,
+    # and 2 ** 1024 is more than a float can hold.
+    ceiling = min(cap, base * (2 ** min(max(attempt - 1, 0), 64)))
     return ceiling / 2 + rand() * ceiling / 2
 
 
@@ -238,11 +247,17 @@ class Worker:
             self._finish(row, status=ob.OPTED_OUT, to_number=None, error_code=error.code)
             log.warning("text %s: Twilio says %s unsubscribed (21610); opted out", row.id, masked)
             return ob.OPTED_OUT
-        if not error.retryable or row.attempts >= self.max_attempts:
-            self._finish(row, status=ob.FAILED, to_number=None, error_code=error.code)
+        gave_up = error.retryable and self._give_up(row)
+        if not error.retryable or gave_up:
+            self._finish(row, status=ob.FAILED, to_number=None, error_code=error.code,
+                         gave_up_at=self.clock() if gave_up else None)
             if error.code == 20003:
                 log.error("text %s failed: Twilio refused our credentials (20003): check "
                           "TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN", row.id)
+            elif gave_up:
+                log.error("text %s to %s given up after %d attempt(s) over %s: %s "
+                          "(SMS_GIVE_UP_AFTER, SMS_MAX_ATTEMPTS)", row.id, masked, row.attempts,
+                          self._age(row), error)
             else:
                 log.error("text %s to %s failed for good after %d attempt(s): %s", row.id,
                           masked, row.attempts, error)
@@ -254,6 +269,16 @@ class Worker:
         log.warning("text %s to %s: %s; retry %d in %.1f s", row.id, masked, error,
                     row.attempts + 1, delay)
         return ob.QUEUED
+
+    def _age(self, row) -> timedelta:
+        """How long the text has been due: since its call ended (or it was queued)."""
+        return self.clock() - (row.released_at or row.created_at)
+
+    def _give_up(self, row) -> bool:
+        """Through a Twilio outage of up to SMS_GIVE_UP_AFTER (a day) a text keeps trying."""
+        if self.max_attempts and row.attempts >= self.max_attempts:
+            return True
+        return self._age(row) >= timedelta(seconds=setting(self.app, "SMS_GIVE_UP_AFTER"))
 
     # -- housekeeping -----------------------------------------------------------
 
