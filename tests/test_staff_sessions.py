@@ -64,3 +64,18 @@ def test_the_server_keeps_only_a_keyed_hash_of_the_session_id(staff_app):
     with staff_app.app_context(), store.read() as conn:
         [row] = conn.execute(sa.select(staff.staff_sessions)).all()
     assert sid not in row.id_hash and len(row.id_hash) == 64
+
+
+def test_with_the_database_down_login_and_logout_answer_clearly(staff_app):
+    import sqlalchemy as sa
+
+    web = staff_app.test_client()
+    log_in(web)
+    token = csrf_from(web.get("/simulator"))
+    with staff_app.app_context(), store.engine().begin() as conn:
+        conn.execute(sa.text("ALTER TABLE staff_sessions RENAME TO staff_sessions_away"))
+    out = web.post("/staff/logout", data={"csrf_token": token})
+    assert out.status_code == 503 and "could not reach its database" in out.get_data(as_text=True)
+    refused = log_in(staff_app.test_client())
+    assert refused.status_code == 503
+    assert "cannot reach their database" in refused.get_data(as_text=True)

@@ -400,7 +400,12 @@ def login_post():
         return _login_page("That password is not right. Please try again.", 401)
     _limit().succeeded(client)
     target = _safe_next(request.form.get("next"))
-    sid = _start_session()
+    try:
+        sid = _start_session()
+    except sa.exc.SQLAlchemyError as exc:
+        log.warning("staff login: the database did not answer (%s)", type(exc).__name__)
+        return _login_page("The staff pages cannot reach their database just now. "
+                           "Please try again in a moment.", 503)
     session.clear()  # a fresh session (and CSRF token) after login
     session.permanent = True
     session["sid"] = sid
@@ -417,7 +422,14 @@ def login_post():
 def logout():
     if not csrf_ok():
         abort(403)
-    _end_session(session.get("sid"))  # a copy of the cookie is refused from now on
+    try:
+        _end_session(session.get("sid"))  # a copy of the cookie is refused from now on
+    except sa.exc.SQLAlchemyError as exc:
+        log.warning("staff logout: the database did not answer (%s)", type(exc).__name__)
+        session.clear()
+        return _login_page("You are logged out of this browser, but the line could not "
+                           "reach its database to end the login everywhere. Log in and out "
+                           "again when it is back.", 503)
     session.clear()
     log.info("staff logged out")
     return redirect(url_for("staff.login", out=1))
