@@ -9,6 +9,9 @@ import os
 import shutil
 import tempfile
 
+# Every access-log field escaped: a request cannot split the log or forge a line.
+logger_class = "ivr.logs.GunicornLogger"
+
 os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="calm-line-metrics-"))
 
 

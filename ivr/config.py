@@ -6,6 +6,7 @@ operator never has to guess which of a dozen settings is wrong.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -72,6 +73,35 @@ def _account_sid(env, name, prefix):
     return raw
 
 
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
+_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _duration(env, name, default: float, minimum: float = 0) -> float:
+    """Seconds, written as 86400, 90m, 24h or 1d."""
+    raw = _text(env, name)
+    if raw is None:
+        return default
+    found = _DURATION.match(str(raw).lower())
+    if not found:
+        raise SettingError(name, f"{raw!r} is not a duration like 24h, 90m or 86400")
+    seconds = float(found.group(1)) * _SECONDS[found.group(2)]
+    if seconds < minimum:
+        raise SettingError(name, f"must be at least {minimum:g} s, got {raw!r}")
+    return seconds
+
+
+def _regions(env, name, default: str) -> tuple[str, ...]:
+    raw = _text(env, name) or default
+    regions = tuple(dict.fromkeys(r.strip().upper() for r in raw.split(",") if r.strip()))
+    for region in regions:
+        if region not in phonenumbers.SUPPORTED_REGIONS:
+            raise SettingError(name, f"{region!r} is not a region code like GB")
+    if not regions:
+        raise SettingError(name, "name at least one region, like GB")
+    return regions
+
+
 def from_env(env=None) -> dict:
     """Read every setting; raise SettingError naming the first bad one."""
     env = os.environ if env is None else env
@@ -96,12 +126,17 @@ def from_env(env=None) -> dict:
         "FLOWS_FILE": _text(env, "FLOWS_FILE", str(REPO_ROOT / "flows.yaml")),
         "PROMPTS_DIR": _text(env, "PROMPTS_DIR", str(REPO_ROOT / "prompts")),
         "DEFAULT_REGION": region,
+        "TEXT_REGIONS": _regions(env, "TEXT_REGIONS", region),
+        "TEXTS_PER_NUMBER_PER_DAY": _number(env, "TEXTS_PER_NUMBER_PER_DAY", 3, int, 1),
+        "TEXTS_PER_HOUR": _number(env, "TEXTS_PER_HOUR", 100, int, 1),
         "SMS_RATE_PER_SECOND": _number(env, "SMS_RATE_PER_SECOND", 1.0, float, 0.01),
         "TEXT_HOLD_MINUTES": _number(env, "TEXT_HOLD_MINUTES", 10.0, float, 0),
-        "SMS_MAX_ATTEMPTS": _number(env, "SMS_MAX_ATTEMPTS", 10, int, 1),
+        "SMS_MAX_ATTEMPTS": _number(env, "SMS_MAX_ATTEMPTS", 0, int, 0),  # 0: no limit
+        "SMS_GIVE_UP_AFTER": _duration(env, "SMS_GIVE_UP_AFTER", 24 * 3600.0, 60),
         "SMS_RETRY_BASE_SECONDS": _number(env, "SMS_RETRY_BASE_SECONDS", 2.0, float, 0.01),
         "SMS_RETRY_MAX_SECONDS": _number(env, "SMS_RETRY_MAX_SECONDS", 300.0, float, 0.01),
         "SMS_LEASE_SECONDS": _number(env, "SMS_LEASE_SECONDS", 120.0, float, 1),
+        "SMS_HTTP_TIMEOUT": _number(env, "SMS_HTTP_TIMEOUT", 15.0, float, 0.1),
         "LOG_LEVEL": _text(env, "LOG_LEVEL", "INFO").upper(),
         "LOG_FORMAT": log_format,
         "MAX_CONTENT_LENGTH": _number(env, "MAX_CONTENT_LENGTH", 64 * 1024, int, 1024),
@@ -112,6 +147,11 @@ def from_env(env=None) -> dict:
 
 def check(config: dict) -> None:
     """Settings that only make sense together."""
+    region, regions = config.get("DEFAULT_REGION") or "GB", config.get("TEXT_REGIONS")
+    if regions and region not in regions:
+        raise SettingError("TEXT_REGIONS", (
+            f"must include DEFAULT_REGION ({region}): callers key in numbers the way "
+            f"{region} writes them, and those could never get a text"))
     if config.get("TWILIO_ACCOUNT_SID") and not config.get("TWILIO_AUTH_TOKEN"):
         raise SettingError("TWILIO_AUTH_TOKEN", "is needed when TWILIO_ACCOUNT_SID is set")
     if (

@@ -44,6 +44,7 @@ OUTBOX_STATUSES = ("staged", "held", "queued", "sending", "accepted", "sent", "d
                    "undelivered", "failed", "opted_out", "abandoned")
 DUE_STATUSES = ("held", "queued")
 
+COLLECTORS = "calm_line.collectors"  # features add their collectors here before init_app
 STAFF_CHECK = "calm_line.staff_logged_in"  # set by ivr.staff.login.init_app
 bp = Blueprint("metrics", __name__)
 
@@ -136,6 +137,8 @@ class Metrics:
         self.errors = Counter("calm_line_webhook_errors_total", "Webhooks that went wrong",
                               ["webhook", "kind"], registry=own)
         self.registry.register(LineCollector(app))
+        for collector in app.extensions.get(COLLECTORS, ()):  # the features' own figures
+            self.registry.register(collector)
         if self.multiprocess:
             from prometheus_client import multiprocess
 

@@ -55,9 +55,31 @@ outbox = sa.Table(
     sa.Column("updated_at", sa.DateTime, nullable=False),
     sa.Column("released_at", sa.DateTime, nullable=True),
     sa.Column("sent_at", sa.DateTime, nullable=True),
+    # Set when a text failed because it kept failing for SMS_GIVE_UP_AFTER (for alerts).
+    sa.Column("gave_up_at", sa.DateTime, nullable=True),
     sa.UniqueConstraint("call_key", name="uq_outbox_call_key"),
     sa.UniqueConstraint("message_sid", name="uq_outbox_message_sid"),
     sa.Index("ix_outbox_due", "status", "next_attempt_at"),
+    sa.Index("ix_outbox_created", "created_at"),  # the hourly ceiling (texts/limits.py)
+)
+
+# Calls whose outbox row was purged: the keyed hash of the CallSid only, so a
+# replayed "yes" (a signed request never expires) cannot send a second text.
+spent_calls = sa.Table(
+    "spent_calls",
+    metadata,
+    sa.Column("call_key", sa.String(64), primary_key=True),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+)
+
+# Texts that came in, by Twilio's MessageSid: a replayed request changes nothing.
+# Nothing personal: the SID and what the message asked for (stop/start/help/other).
+inbound_messages = sa.Table(
+    "inbound_messages",
+    metadata,
+    sa.Column("message_sid", sa.String(64), primary_key=True),
+    sa.Column("keyword", sa.String(16), nullable=False),
+    sa.Column("received_at", sa.DateTime, nullable=False, index=True),
 )
 
 # Numbers that said STOP (or that Twilio told us are unsubscribed), as keyed hashes.

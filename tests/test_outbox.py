@@ -355,10 +355,11 @@ def test_purge_deletes_old_finished_rows_and_keeps_waiting_texts_and_opt_outs(ct
     outbox.request_text("CA-waiting", OTHER_MOBILE, ["talk"])
     outbox.opt_out(LANDLINE)
     assert outbox.purge(timedelta(days=30)) == {"texts": 0, "local_texts": 0,
-                                                "delivery_reports": 0}
+                                                "delivery_reports": 0, "inbound_messages": 0}
     later = store.utcnow() + timedelta(days=31)
     assert outbox.purge(timedelta(days=30), now=later) == {"texts": 1, "local_texts": 1,
-                                                           "delivery_reports": 0}
+                                                           "delivery_reports": 0,
+                                                           "inbound_messages": 0}
     [row] = rows()
     assert row.status == outbox.HELD
     assert opt_outs() == {store.number_hash(LANDLINE)}

@@ -1,6 +1,7 @@
 """/simulator: its JSON API (through the test client) and the page in a real browser."""
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import re
@@ -16,6 +17,7 @@ from conftest import make_app
 from werkzeug.serving import make_server
 
 from ivr import store
+from ivr.staff.simulator import saved
 from ivr.staff.simulator.call import SimulatedCall, local_transport
 from ivr.staff.simulator.web import CallStore, simulator_calls
 from ivr.texts import body as textbody
@@ -366,7 +368,7 @@ def test_the_cap_is_kept_across_processes(two_processes):
 def test_a_stored_call_that_cannot_be_read_is_over(staff, sim_app):
     staff.start()
     with sim_app.app_context(), store.begin() as conn:
-        conn.execute(sa.update(simulator_calls).values(data=b"not a pickle"))
+        conn.execute(sa.update(simulator_calls).values(data="not a practice call"))
     assert staff.do("key", "9", expect=404)["error"].startswith("That practice call has ended")
 
 
@@ -387,15 +389,46 @@ def test_a_database_error_is_a_clear_json_error(staff, sim_app):
             "error": "The simulator cannot reach its database just now. Try again in a moment."}
 
 
-def test_a_pickled_call_keeps_no_transport_flow_or_token(staff, sim_app):
+def test_a_stored_call_is_json_and_keeps_no_transport_flow_or_token(staff, sim_app):
     staff.start()
     with sim_app.app_context(), store.read() as conn:
         data = conn.execute(sa.select(simulator_calls.c.data)).scalar_one()
-    call = pickle.loads(data)
+    stored = json.loads(data)
+    assert stored["version"] == 1
+    call = saved.loads(data)
     assert call.flow is None and call.text_reader is None
     assert call.caller.transport is None and call.caller.validator is None
-    assert conftest.AUTH_TOKEN.encode() not in data
+    assert conftest.AUTH_TOKEN not in data
     assert call.node == "main" and call.caller.pending is not None
+    assert saved.dumps(call) == data
+
+
+class _Opens:
+    """A pickle that, when loaded, creates a file: what a database writer could plant."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+def test_a_pickle_planted_in_the_database_is_never_run(staff, sim_app, tmp_path):
+    staff.start()
+    marker = tmp_path / "planted"
+    with sim_app.app_context(), store.begin() as conn:
+        conn.execute(sa.text("UPDATE simulator_calls SET data = :data"),
+                     {"data": pickle.dumps(_Opens(marker))})
+    assert staff.do("key", "9", expect=404)["error"].startswith("That practice call has ended")
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("data", ['{"version": 2, "call": {}, "caller": {}}',
+                                  '{"version": 1, "call": {"entries": [{"__class__": 1}]}, '
+                                  '"caller": {}}', "[]", '{"version": 1}'])
+def test_stored_calls_of_another_shape_are_unreadable(data):
+    with pytest.raises(saved.Unreadable):
+        saved.loads(data)
 
 
 # -- the page, as HTML ----------------------------------------------------------------------------

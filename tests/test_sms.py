@@ -1,6 +1,7 @@
 """POST /sms/inbound (STOP, START, HELP, anything else) and POST /sms/status (delivery reports)."""
 from __future__ import annotations
 
+import uuid
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -27,9 +28,11 @@ def reply_of(response) -> str:
     return message.text
 
 
-def inbound(twilio_post, body, number=MOBILE):
+def inbound(twilio_post, body, number=MOBILE, sid=None):
+    """A text coming in; each has a MessageSid of its own, as Twilio's do."""
+    sid = sid or "SM" + uuid.uuid4().hex
     return twilio_post("/sms/inbound", {"From": number, "To": "+441632960001", "Body": body,
-                                        "MessageSid": "SM" + "a" * 32, "AccountSid": "AC" + "0" * 32})
+                                        "MessageSid": sid, "AccountSid": "AC" + "0" * 32})
 
 
 def report(twilio_post, sid, status, error_code=None):
@@ -146,7 +149,7 @@ def test_replies_are_plain_gsm7_single_texts(flow):
 @pytest.mark.parametrize(("body", "expected"), [
     ("STOP", "stop"), ("stop please", "stop"), ("  QUIT!", "stop"), ("START", "start"),
     ("yes", "start"), ("HELP", "help"), ("info", "help"), ("help me", None),
-    ("yes please", None), ("", None), (None, None), ("please stop", None),
+    ("yes please", None), ("", None), (None, None), ("please stop", "stop"),
 ])
 def test_keyword(body, expected):
     assert sms.keyword(body) == expected

@@ -143,21 +143,28 @@ def test_failed_logins_are_limited_per_client(web):
     assert other.status_code == 302
 
 
-def test_the_limit_slides_and_counts_everyone_together():
+def test_the_waits_grow_and_are_forgotten_after_a_quiet_day():
     now = [1000.0]
-    limit = staff.FailureLimit(per_client=3, overall=5, window=60, clock=lambda: now[0])
+    limit = staff.FailureLimit(per_client=3, first_wait=60, max_wait=300, forget=86400,
+                               clock=lambda: now[0])
     for _ in range(3):
         assert limit.wait("a") == 0
         limit.failed("a")
-    assert 0 < limit.wait("a") <= 61
-    assert limit.wait("b") == 0
+    assert 59 <= limit.wait("a") <= 61
+    assert limit.wait("b") == 0  # nobody else is held up
     now[0] += 61
     assert limit.wait("a") == 0
-    for client in "bcdef":
-        limit.failed(client)
-    assert limit.wait("g") > 0  # five failures from anyone in the window
-    limit.succeeded("b")
-    assert limit.wait("g") > 0  # a success clears only that client's own count
+    limit.failed("a")
+    assert 119 <= limit.wait("a") <= 121  # doubled
+    for _ in range(5):
+        now[0] += 1000
+        limit.failed("a")
+    assert 299 <= limit.wait("a") <= 301  # capped
+    now[0] += 86400 + 301
+    limit.failed("a")
+    assert limit.wait("a") == 0  # a quiet day: the count started again
+    limit.succeeded("a")
+    assert limit.wait("a") == 0
 
 
 def test_the_password_is_compared_in_constant_time(staff_app, monkeypatch):

@@ -320,7 +320,8 @@ def test_purge_trims_old_events_and_still_purges_the_outbox(tmp_path):
             recent = conn.execute(sa.select(sa.func.count()).select_from(events.events)).scalar()
     result = app.test_cli_runner().invoke(cli.main, ["purge", "--older-than", "30d"])
     assert result.exit_code == 0, result.output
-    assert "0 texts, 0 local texts, 0 delivery reports deleted (older than 30d)" in result.output
+    assert ("0 texts, 0 local texts, 0 delivery reports, 0 inbound messages deleted "
+            "(older than 30d)") in result.output
     assert "1 anonymous events deleted (older than 400d)" in result.output
     with app.app_context(), store.read() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(events.events)).scalar() == recent - 1

@@ -13,7 +13,8 @@ from conftest import make_app
 
 from ivr import cli, store
 
-TABLES = {"outbox", "opt_outs", "local_texts", "message_events", "alembic_version"}
+TABLES = {"outbox", "opt_outs", "local_texts", "message_events", "spent_calls", "staff_sessions",
+          "inbound_messages", "alembic_version"}
 
 
 def head_revision() -> str:
@@ -34,6 +35,23 @@ def test_the_migrations_build_exactly_the_tables_the_code_uses(tmp_path, databas
     with app.app_context(), store.engine().connect() as conn:
         differences = compare_metadata(MigrationContext.configure(conn), store.metadata)
     assert differences == []
+
+
+def test_the_outbox_call_key_is_unique_in_the_schema(tmp_path, database_url):
+    """One text per call rests on this constraint (a retried yes, two webhooks at once)."""
+    app = make_app(tmp_path, DATABASE_URL=database_url)
+    with app.app_context():
+        inspector = sa.inspect(store.engine())
+        unique = [c["column_names"] for c in inspector.get_unique_constraints("outbox")]
+        unique += [i["column_names"] for i in inspector.get_indexes("outbox") if i["unique"]]
+        assert ["call_key"] in unique
+        now = store.utcnow()
+        row = dict(call_key="k", status="held", to_hash="h", body="b", segments=1,
+                   next_attempt_at=now, created_at=now, updated_at=now)
+        with store.begin() as conn:
+            conn.execute(sa.insert(store.outbox).values(**row))
+        with pytest.raises(sa.exc.IntegrityError), store.begin() as conn:
+            conn.execute(sa.insert(store.outbox).values(**row))
 
 
 def test_the_cli_upgrades_the_database(tmp_path, database_url):

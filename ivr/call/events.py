@@ -94,11 +94,20 @@ def event_call_key(call_sid: str) -> str:
 # -- turning a webhook into rows ------------------------------------------------------------
 
 
+MAX_VALUE = 7 * 24 * 3600  # a call's seconds: more is not a real call (and may not fit the column)
+
+
 def _int(raw: str | None) -> int | None:
+    """A count from Twilio, or None for junk or a value out of range (a warning): one bad
+    field must not fail the batch and pause the events for everyone."""
     try:
-        return max(int(raw), 0) if raw not in (None, "") else None
+        value = max(int(raw), 0) if raw not in (None, "") else None
     except ValueError:
         return None
+    if value is not None and value > MAX_VALUE:
+        log.warning("events: ignored a value out of range (%d digits)", len(str(raw)))
+        return None
+    return value
 
 
 def rows_for(flow, endpoint: str | None, view_args: dict, form, steps_header: str | None,

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import functools
 import logging
+from dataclasses import replace
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, request
 from werkzeug.routing import PathConverter
 
 from ivr.call import content, engine
@@ -98,8 +99,17 @@ def _carry_out(step: Step) -> Step:
             log.exception("could not arrange a text for call %s", _call_tag())
             outcome = "fail"
         log.info("call %s: text %s", _call_tag(), outcome)
-        step = engine.after_action(flow, step, outcome)
+        if outcome == "abroad":  # a mobile we do not text: ask for another, saying why
+            step = _cannot_text(engine.after_action(flow, step, "need_number"))
+        else:
+            step = engine.after_action(flow, step, outcome)
     return step
+
+
+def _cannot_text(step: Step) -> Step:
+    """Tell the caller first that the line texts only the allowed countries' mobiles."""
+    notice = content.flow().notices.get("cannot_text")
+    return replace(step, notice=notice) if notice else step
 
 
 def _needs_read_back(step: Step) -> bool:
@@ -160,7 +170,7 @@ def answer(node_id):
 def number(node_id):
     flow, state = content.flow(), _state(node_id)
     digits = (request.form.get("Digits") or "").strip()
-    mobile = phones.mobile_e164(digits, current_app.config["DEFAULT_REGION"]) if digits else None
+    mobile, why = outbox.textable(digits) if digits else (None, phones.NOT_MOBILE)
     if mobile:
         try:
             outbox.stage_number(request.form.get("CallSid", ""), mobile, sorted(state.heard),
@@ -171,7 +181,8 @@ def number(node_id):
             return _respond(engine.enter(flow, node.target("on_give_up") if node else flow.give_up,
                                          state.heard))
         log.info("call %s keyed in %s", _call_tag(), mask_number(mobile))
-    return _respond(engine.number_keyed(flow, state, valid=bool(mobile), silent=not digits))
+    keyed = engine.number_keyed(flow, state, valid=bool(mobile), silent=not digits)
+    return _respond(_cannot_text(keyed) if why == phones.ABROAD else keyed)
 
 
 @bp.post("/dialled/<node_id>")

@@ -127,7 +127,7 @@ def _rests_on_problems(doc: YamlDoc, sources: dict) -> list[Problem]:
     for key in wanted:
         if key in rests_on and rests_on[key]:
             continue
-        path = ("prompts", key)
+        path: tuple[str, ...] = ("prompts", key)
         if key.startswith("sms."):
             path = ("sms", key.removeprefix("sms."))
         elif key == "safety":

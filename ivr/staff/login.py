@@ -19,8 +19,10 @@ session's CSRF token, sent as the form field ``csrf_token`` or the header
 The password is STAFF_PASSWORD, compared in constant time; a local run
 without one gets a generated password kept in the instance folder, which
 ``password_for(app)`` returns for the ``ivr serve`` banner. Failed logins
-are limited per client address and overall, in this process's memory: with
-several web processes each keeps its own count (a staff tool, not a bank).
+are limited per client address (or per browser that logged in before) with
+growing waits, never overall (see FailureLimit), in this process's memory:
+with several web processes each keeps its own count (a staff tool, not a bank).
+Logins live on the server (staff_sessions): logging out ends them.
 """
 from __future__ import annotations
 
@@ -33,13 +35,16 @@ import os
 import secrets
 import threading
 import time
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import sqlalchemy as sa
 from flask import (
     Blueprint,
     abort,
     current_app,
+    g,
     jsonify,
     redirect,
     render_template,
@@ -47,8 +52,9 @@ from flask import (
     session,
     url_for,
 )
+from itsdangerous import BadSignature, URLSafeTimedSerializer
 
-from ivr import metrics
+from ivr import metrics, store
 
 log = logging.getLogger(__name__)
 
@@ -58,12 +64,23 @@ bp = Blueprint("staff", __name__, url_prefix="/staff", template_folder="simulato
 PASSWORD_FILE = "staff_password"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 SESSION_HOURS = 8  # a login lasts one working day
-FAILURES_PER_CLIENT = 5  # failed logins per client address ...
-FAILURES_OVERALL = 50  # ... and from everyone together ...
-FAILURE_WINDOW = 15 * 60  # ... in this many seconds
+FAILURES_PER_CLIENT = 5  # free tries per address (or known browser), then a wait ...
+FIRST_WAIT = 60  # ... of a minute, doubling with each further failure ...
+MAX_WAIT = 60 * 60  # ... up to an hour
+FORGET = 24 * 60 * 60  # a day without failures and the count starts again
+DEVICE_COOKIE = "calm_line_staff_device"  # a browser that has logged in before
+DEVICE_DAYS = 90
 MIN_PASSWORD_LENGTH = 12
 LIMIT_EXTENSION = "calm_line.staff_limit"
 PAGES_EXTENSION = "calm_line.staff_pages"
+# Logins that are live, by a keyed hash of the random id in the session cookie.
+# Logging out deletes the row, so a copy of the cookie taken before is refused after.
+staff_sessions = sa.Table(
+    "staff_sessions",
+    store.metadata,
+    sa.Column("id_hash", sa.String(64), primary_key=True),
+    sa.Column("expires_at", sa.DateTime, nullable=False, index=True),  # naive UTC
+)
 # Easy to read aloud and type from a terminal: no 0/o, 1/l/i.
 _ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
 
@@ -121,46 +138,51 @@ def _fingerprint() -> str:
 
 
 class FailureLimit:
-    """Failed logins in a sliding window, per client and overall (thread-safe)."""
+    """Failed logins per key (an address, or a browser that logged in before), with waits
+    that grow: FAILURES_PER_CLIENT free tries, then FIRST_WAIT seconds, doubling with each
+    further failure up to MAX_WAIT; a key with no failure for FORGET seconds starts afresh.
 
-    MAX_CLIENTS = 10_000  # addresses remembered at once; the oldest are forgotten
+    There is no limit for everyone together: strangers could use it to lock every
+    member of staff out. So the right password from an address with no failures
+    always gets in (thread-safe; this process's memory).
+    """
 
-    def __init__(self, per_client: int = FAILURES_PER_CLIENT, overall: int = FAILURES_OVERALL,
-                 window: float = FAILURE_WINDOW, clock=time.monotonic):
-        self.per_client, self.overall, self.window, self.clock = per_client, overall, window, clock
-        self._clients: collections.OrderedDict[str, collections.deque] = collections.OrderedDict()
-        self._all: collections.deque = collections.deque()
+    MAX_CLIENTS = 10_000  # keys remembered at once; the oldest are forgotten
+
+    def __init__(self, per_client: int = FAILURES_PER_CLIENT, first_wait: float = FIRST_WAIT,
+                 max_wait: float = MAX_WAIT, forget: float = FORGET, clock=time.monotonic):
+        self.per_client, self.first_wait, self.max_wait = per_client, first_wait, max_wait
+        self.forget, self.clock = forget, clock
+        self._clients: collections.OrderedDict[str, tuple[int, float]] = collections.OrderedDict()
         self._lock = threading.Lock()
 
-    def _prune(self, times: collections.deque, now: float) -> None:
-        while times and times[0] <= now - self.window:
-            times.popleft()
+    def _delay(self, count: int) -> float:
+        if count < self.per_client:
+            return 0.0
+        return min(self.max_wait, self.first_wait * 2 ** (count - self.per_client))
+
+    def _count(self, client: str, now: float) -> tuple[int, float]:
+        count, last = self._clients.get(client, (0, now))
+        if now - last > max(self.forget, self._delay(count)):
+            return 0, now
+        return count, last
 
     def wait(self, client: str) -> int:
         """Seconds until this client may try again (0: it may try now)."""
         now = self.clock()
         with self._lock:
-            self._prune(self._all, now)
-            times = self._clients.get(client)
-            if times is not None:
-                self._prune(times, now)
-            waits = []
-            if times is not None and len(times) >= self.per_client:
-                waits.append(times[-self.per_client] + self.window - now)
-            if len(self._all) >= self.overall:
-                waits.append(self._all[-self.overall] + self.window - now)
-            return max(1, int(max(waits)) + 1) if waits else 0
+            count, last = self._count(client, now)
+        left = last + self._delay(count) - now
+        return int(left) + 1 if left > 0 else 0
 
     def failed(self, client: str) -> None:
         now = self.clock()
         with self._lock:
-            times = self._clients.pop(client, None) or collections.deque()
-            self._prune(times, now)
-            times.append(now)
-            self._clients[client] = times  # most recent last
+            count, _ = self._count(client, now)
+            self._clients.pop(client, None)
+            self._clients[client] = (count + 1, now)  # most recent last
             while len(self._clients) > self.MAX_CLIENTS:
                 self._clients.popitem(last=False)
-            self._all.append(now)
 
     def succeeded(self, client: str) -> None:
         with self._lock:
@@ -171,9 +193,39 @@ def _limit() -> FailureLimit:
     return current_app.extensions[LIMIT_EXTENSION]
 
 
+def _device_signer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="staff-device")
+
+
+def _device() -> str | None:
+    """The id of this browser if it logged in here before (a signed cookie), else None."""
+    raw = request.cookies.get(DEVICE_COOKIE)
+    if not raw:
+        return None
+    try:
+        value = _device_signer().loads(raw, max_age=DEVICE_DAYS * 24 * 3600)
+    except BadSignature:
+        return None
+    return value if isinstance(value, str) else None
+
+
 def _client() -> str:
-    # remote_addr is the proxy's unless TRUSTED_PROXIES is set (security.init_app).
-    return request.remote_addr or "-"
+    """Whose failures count: a browser that logged in before is counted by itself, so
+    strangers failing from its address (a shared proxy, a NAT) never lock it out;
+    anyone else by address. remote_addr is the proxy's unless TRUSTED_PROXIES is set
+    (security.init_app): see the README."""
+    device = _device()
+    if device:
+        return "device:" + device
+    return "address:" + (request.remote_addr or "-")
+
+
+def _remember_device(response) -> None:
+    device = _device() or secrets.token_urlsafe(18)
+    response.set_cookie(DEVICE_COOKIE, _device_signer().dumps(device),
+                        max_age=DEVICE_DAYS * 24 * 3600, httponly=True, samesite="Lax",
+                        secure=bool(current_app.config.get("SESSION_COOKIE_SECURE")),
+                        path=url_for("staff.login"))
 
 
 # -- sessions and CSRF ----------------------------------------------------------------
@@ -197,7 +249,50 @@ def logged_in() -> bool:
     until = session.get("staff_until", 0)
     if not marker or not isinstance(until, int | float) or until < time.time():
         return False
-    return hmac.compare_digest(str(marker).encode(), _fingerprint().encode())
+    if not hmac.compare_digest(str(marker).encode(), _fingerprint().encode()):
+        return False
+    return _session_live(session.get("sid"))
+
+
+def _session_hash(sid: str) -> str:
+    return store.keyed_hash("staff-session", sid)
+
+
+def _session_live(sid: object) -> bool:
+    """The login this cookie carries has not been ended on the server (once per request)."""
+    if not isinstance(sid, str) or not sid:
+        return False
+    cached = g.get("calm_line_staff_live")
+    if cached is not None and cached[0] == sid:
+        return cached[1]
+    try:
+        with store.read() as conn:
+            live = conn.execute(sa.select(staff_sessions.c.id_hash).where(
+                staff_sessions.c.id_hash == _session_hash(sid),
+                staff_sessions.c.expires_at > store.utcnow())).first() is not None
+    except sa.exc.SQLAlchemyError as exc:
+        log.warning("staff session could not be checked (%s): treated as logged out",
+                    type(exc).__name__)
+        live = False
+    g.calm_line_staff_live = (sid, live)
+    return live
+
+
+def _start_session() -> str:
+    """A new server-side login; expired ones are swept away at the same time."""
+    sid, now = secrets.token_urlsafe(32), store.utcnow()
+    with store.begin() as conn:
+        conn.execute(sa.delete(staff_sessions).where(staff_sessions.c.expires_at <= now))
+        conn.execute(sa.insert(staff_sessions).values(
+            id_hash=_session_hash(sid), expires_at=now + timedelta(hours=SESSION_HOURS)))
+    return sid
+
+
+def _end_session(sid: object) -> None:
+    if isinstance(sid, str) and sid:
+        with store.begin() as conn:
+            conn.execute(sa.delete(staff_sessions)
+                         .where(staff_sessions.c.id_hash == _session_hash(sid)))
 
 
 def _wants_json() -> bool:
@@ -305,20 +400,38 @@ def login_post():
         return _login_page("That password is not right. Please try again.", 401)
     _limit().succeeded(client)
     target = _safe_next(request.form.get("next"))
+    try:
+        sid = _start_session()
+    except sa.exc.SQLAlchemyError as exc:
+        log.warning("staff login: the database did not answer (%s)", type(exc).__name__)
+        return _login_page("The staff pages cannot reach their database just now. "
+                           "Please try again in a moment.", 503)
     session.clear()  # a fresh session (and CSRF token) after login
     session.permanent = True
+    session["sid"] = sid
     session["staff"] = _fingerprint()
     session["staff_until"] = int(time.time()) + SESSION_HOURS * 3600
     csrf_token()
     log.info("staff logged in")
-    return redirect(target)
+    response = redirect(target)
+    _remember_device(response)
+    return response
 
 
 @bp.post("/logout")
 def logout():
     if not csrf_ok():
         abort(403)
+    try:
+        _end_session(session.get("sid"))  # a copy of the cookie is refused from now on
+    except sa.exc.SQLAlchemyError as exc:
+        log.warning("staff logout: the database did not answer (%s)", type(exc).__name__)
+        session.clear()
+        return _login_page("You are logged out of this browser, but the line could not "
+                           "reach its database to end the login everywhere. Log in and out "
+                           "again when it is back.", 503)
     session.clear()
+    log.info("staff logged out")
     return redirect(url_for("staff.login", out=1))
 
 

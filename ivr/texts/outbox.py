@@ -32,7 +32,7 @@ from flask import current_app
 from ivr import store
 from ivr.logs import hash_call_sid, mask_number
 from ivr.texts import body as textbody
-from ivr.texts import phones
+from ivr.texts import limits, phones
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +50,12 @@ WORKER_EXTENSION = "calm_line.local_worker"
 
 def _region() -> str:
     return current_app.config.get("DEFAULT_REGION", "GB")
+
+
+def textable(raw: str | None) -> tuple[str | None, str]:
+    """(E.164, phones.OK) when this number may get a text from the line, else (None, why)."""
+    config = current_app.config
+    return phones.textable(raw, _region(), config.get("TEXT_REGIONS") or (_region(),))
 
 
 def _hold() -> timedelta:
@@ -119,28 +125,37 @@ def _insert_or_replace(conn, key: str, values: dict, *, replace_statuses: tuple[
 
 def request_text(call_sid: str, caller: str | None, branches: list[str], *,
                  simulated: bool = False) -> str:
-    """The caller said yes. Returns "queued", "need_number" or "opted_out".
+    """The caller said yes. Returns "queued", "need_number", "abroad" (a mobile we do
+    not text: ask for another, saying why), "opted_out" or "limited" (too many texts).
 
     Idempotent per call: a retried webhook gets the same answer and never a
     second text. Raises if the database cannot be reached.
     """
     key = store.call_key(call_sid)
     tag = hash_call_sid(call_sid)
-    mobile = phones.mobile_e164(caller, _region())
+    mobile, why = textable(caller)
     with store.begin() as conn:
         earlier = _answer_for(_row_for_call(conn, key))
         if earlier:
             log.info("call %s: text already %s (repeated request)", tag, earlier)
             return earlier
+        if _spent(conn, key):
+            log.warning("call %s: its text was dealt with long ago; a replayed request "
+                        "sends nothing", tag)
+            return "queued"
         if mobile is None:
-            log.info("call %s: caller's number %s cannot get texts; asking for a mobile",
-                     tag, mask_number(caller) or "(withheld)")
-            return "need_number"
+            log.info("call %s: caller's number %s cannot get texts (%s); asking for a mobile",
+                     tag, mask_number(caller) or "(withheld)", why)
+            return "abroad" if why == phones.ABROAD else "need_number"
         fields = _text_fields(mobile, branches, simulated)
         if is_opted_out(conn, fields["to_hash"]):
             log.info("call %s: %s has opted out of texts", tag, mask_number(mobile))
             return "opted_out"
         now = store.utcnow()
+        refused = None if simulated else limits.refusal(conn, fields["to_hash"], now)
+        if refused:
+            log.warning("call %s: no text to %s: %s", tag, mask_number(mobile), refused)
+            return "limited"
         row = _insert_or_replace(
             conn, key,
             dict(fields, status=HELD, attempts=0, next_attempt_at=now + _hold(),
@@ -154,11 +169,20 @@ def request_text(call_sid: str, caller: str | None, branches: list[str], *,
 
 def stage_number(call_sid: str, number_e164: str, branches: list[str], *,
                  simulated: bool = False) -> None:
-    """Keep a keyed-in mobile number until the caller confirms it (replaces an earlier one)."""
+    """Keep a keyed-in mobile number until the caller confirms it (replaces an earlier one).
+
+    Raises ValueError for a number the line does not text (the webhook checks first).
+    """
+    if textable(number_e164)[0] != number_e164:
+        raise ValueError("not a mobile number the line texts")
     key = store.call_key(call_sid)
     now = store.utcnow()
     fields = _text_fields(number_e164, branches, simulated)
     with store.begin() as conn:
+        if _spent(conn, key):
+            log.warning("call %s: its text was dealt with long ago; keyed-in number ignored",
+                        hash_call_sid(call_sid))
+            return
         row = _insert_or_replace(
             conn, key,
             dict(fields, status=STAGED, attempts=0, next_attempt_at=now + _hold(),
@@ -180,7 +204,7 @@ def staged_number(call_sid: str) -> str | None:
 
 
 def confirm_number(call_sid: str) -> str:
-    """The caller confirmed the keyed-in number: "queued" or "opted_out" (idempotent).
+    """The caller confirmed the keyed-in number: "queued", "opted_out" or "limited" (idempotent).
 
     Raises LookupError when no number was keyed in for this call.
     """
@@ -199,6 +223,13 @@ def confirm_number(call_sid: str) -> str:
             log.info("call %s: keyed-in %s has opted out of texts", tag,
                      mask_number(row.to_number))
             return "opted_out"
+        refused = None if row.simulated else limits.refusal(conn, row.to_hash, now)
+        if refused:
+            conn.execute(sa.update(store.outbox).where(store.outbox.c.id == row.id)
+                         .values(status=ABANDONED, to_number=None, updated_at=now))
+            log.warning("call %s: no text to keyed-in %s: %s", tag,
+                        mask_number(row.to_number), refused)
+            return "limited"
         conn.execute(sa.update(store.outbox).where(store.outbox.c.id == row.id)
                      .values(status=HELD, next_attempt_at=now + _hold(), updated_at=now))
     log.info("call %s: text to keyed-in %s held until the call ends", tag,
@@ -266,31 +297,38 @@ def opt_out(number_e164: str, source: str = "sms") -> int:
 
 
 def opt_out_hash(number_hash: str, source: str = "sms") -> int:
-    now = store.utcnow()
     with store.begin() as conn:
-        if not is_opted_out(conn, number_hash):
-            try:
-                with conn.begin_nested():
-                    conn.execute(sa.insert(store.opt_outs).values(
-                        number_hash=number_hash, source=source, created_at=now))
-            except sa.exc.IntegrityError:
-                pass  # a repeated STOP got there first
-        stopped = conn.execute(
-            sa.update(store.outbox)
-            .where(store.outbox.c.to_hash == number_hash,
-                   store.outbox.c.status.in_((STAGED, HELD, QUEUED)))
-            .values(status=OPTED_OUT, to_number=None, updated_at=now)
-        ).rowcount
-    return stopped
+        return opt_out_in(conn, number_hash, source)
+
+
+def opt_out_in(conn, number_hash: str, source: str = "sms") -> int:
+    """opt_out inside the caller's transaction (with the inbound message's record)."""
+    now = store.utcnow()
+    if not is_opted_out(conn, number_hash):
+        try:
+            with conn.begin_nested():
+                conn.execute(sa.insert(store.opt_outs).values(
+                    number_hash=number_hash, source=source, created_at=now))
+        except sa.exc.IntegrityError:
+            pass  # a repeated STOP got there first
+    return conn.execute(
+        sa.update(store.outbox)
+        .where(store.outbox.c.to_hash == number_hash,
+               store.outbox.c.status.in_((STAGED, HELD, QUEUED)))
+        .values(status=OPTED_OUT, to_number=None, updated_at=now)
+    ).rowcount
 
 
 def opt_in(number_e164: str) -> bool:
     """START: texts may go to this number again. True if it had opted out."""
     with store.begin() as conn:
-        return conn.execute(
-            sa.delete(store.opt_outs)
-            .where(store.opt_outs.c.number_hash == store.number_hash(number_e164))
-        ).rowcount > 0
+        return opt_in_in(conn, store.number_hash(number_e164))
+
+
+def opt_in_in(conn, number_hash: str) -> bool:
+    return conn.execute(
+        sa.delete(store.opt_outs).where(store.opt_outs.c.number_hash == number_hash)
+    ).rowcount > 0
 
 
 def number_opted_out(number_e164: str) -> bool:
@@ -341,6 +379,22 @@ def parse_age(text: str) -> timedelta:
     return timedelta(**{_UNITS[found.group(2)]: int(found.group(1))})
 
 
+def _remember_spent(conn, rows, now) -> None:
+    """Keep the keyed call hashes of the rows about to go (nothing else: no number)."""
+    table, spent = store.outbox, store.spent_calls
+    conn.execute(sa.insert(spent).from_select(
+        ["call_key", "created_at"],
+        sa.select(table.c.call_key, sa.literal(now, sa.DateTime)).where(
+            rows, table.c.call_key.is_not(None),
+            table.c.call_key.not_in(sa.select(spent.c.call_key)))))
+
+
+def _spent(conn, key: str) -> bool:
+    """A call whose text was arranged (and purged) long ago: a replayed yes sends nothing."""
+    return conn.execute(sa.select(store.spent_calls.c.call_key)
+                        .where(store.spent_calls.c.call_key == key)).first() is not None
+
+
 def purge(older_than: timedelta, now=None) -> dict[str, int]:
     """Delete finished texts, local records and stray delivery reports older than that.
 
@@ -355,13 +409,18 @@ def purge(older_than: timedelta, now=None) -> dict[str, int]:
         conn.execute(sa.update(table)
                      .where(table.c.status.in_(FINISHED), table.c.to_number.is_not(None))
                      .values(to_number=None))
+        old = sa.and_(table.c.status.in_(FINISHED), table.c.updated_at < cutoff)
+        _remember_spent(conn, old, now)
         counts = {
-            "texts": conn.execute(sa.delete(table).where(
-                table.c.status.in_(FINISHED), table.c.updated_at < cutoff)).rowcount,
+            "texts": conn.execute(sa.delete(table).where(old)).rowcount,
             "local_texts": conn.execute(sa.delete(store.local_texts).where(
                 store.local_texts.c.created_at < cutoff)).rowcount,
             "delivery_reports": conn.execute(sa.delete(store.message_events).where(
                 store.message_events.c.received_at < cutoff)).rowcount,
+            # STOP and START are kept: a replayed START must never undo a later STOP.
+            "inbound_messages": conn.execute(sa.delete(store.inbound_messages).where(
+                store.inbound_messages.c.received_at < cutoff,
+                store.inbound_messages.c.keyword.not_in(("stop", "start")))).rowcount,
         }
     log.info("purged rows older than %s: %s", older_than, counts)
     return counts

@@ -16,15 +16,10 @@ from twilio.twiml.messaging_response import MessagingResponse
 from ivr import store
 from ivr.logs import mask_number
 from ivr.security import twilio_signed
-from ivr.texts import outbox, phones, worker
+from ivr.texts import keywords, outbox, phones, worker
 
 log = logging.getLogger(__name__)
 bp = Blueprint("sms", __name__, url_prefix="/sms")
-
-OPT_OUT_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"})
-OPT_IN_WORDS = frozenset({"START", "YES", "UNSTOP"})
-HELP_WORDS = frozenset({"HELP", "INFO"})
-_WORD = re.compile(r"[A-Za-z]+")
 
 
 def init_app(app) -> None:
@@ -32,23 +27,8 @@ def init_app(app) -> None:
 
 
 def keyword(body: str | None) -> str | None:
-    """What an incoming text asks for: "stop", "start", "help" or None.
-
-    The whole message is the keyword, whatever its case and punctuation
-    ("Stop!", " help "). A message that starts with an opt-out word also
-    opts out ("STOP texting me"): when in doubt, we stop.
-    """
-    words = [w.upper() for w in _WORD.findall(body or "")]
-    if not words:
-        return None
-    if words[0] in OPT_OUT_WORDS:
-        return "stop"
-    if len(words) == 1:
-        if words[0] in OPT_IN_WORDS:
-            return "start"
-        if words[0] in HELP_WORDS:
-            return "help"
-    return None
+    """What an incoming text asks for: "stop", "start", "help" or None (see keywords.py)."""
+    return keywords.keyword(body)
 
 
 def _number(raw: str | None) -> str | None:
@@ -71,36 +51,83 @@ def _reply(prompt: str) -> Response:
     return Response(str(twiml), status=200, mimetype="text/xml")
 
 
+REPLIES = {"stop": "stopped_reply", "start": "started_reply", "help": "help_reply",
+           None: "other_reply"}
+_SID = re.compile(r"[A-Za-z0-9]{1,64}")  # Twilio's are 34: two letters, 32 hex digits
+
+
+def twilio_sid(raw: str | None, field: str) -> str | None:
+    """A SID as Twilio writes them, or None (with a warning) for anything the database
+    could refuse: over-long, a NUL, other odd characters."""
+    if not raw:
+        return None
+    if _SID.fullmatch(raw):
+        return raw
+    log.warning("sms: ignored a %s that is not a Twilio SID (%d characters)", field, len(raw))
+    return None
+
+
+def _first_time(conn, sid: str, wants: str | None) -> bool:
+    """Remember this inbound message; False when it was already handled (a replay)."""
+    table = store.inbound_messages
+    try:
+        with conn.begin_nested():
+            conn.execute(sa.insert(table).values(message_sid=sid, keyword=wants or "other",
+                                                 received_at=store.utcnow()))
+    except sa.exc.IntegrityError:
+        return False
+    return True
+
+
 @bp.post("/inbound")
 @twilio_signed
 def inbound():
+    """STOP, START, HELP or anything else. Each MessageSid is acted on once: a replayed
+    START (signatures never expire) cannot undo a later STOP."""
     number = _number(request.form.get("From"))
     wants = keyword(request.form.get("Body"))
     masked = mask_number(request.form.get("From"))
+    sid = twilio_sid(request.form.get("MessageSid") or request.form.get("SmsSid"), "MessageSid")
+    with store.begin() as conn:
+        if sid and not _first_time(conn, sid, wants):
+            log.warning("sms from %s: message already handled (a repeat or a replay); "
+                        "nothing changed", masked)
+            return _reply(REPLIES[wants])
+        _act(conn, wants, number, masked)
+    return _reply(REPLIES[wants])
+
+
+def _act(conn, wants: str | None, number: str | None, masked: str) -> None:
     if wants == "stop":
         if number:
-            stopped = outbox.opt_out(number, source="sms")
+            stopped = outbox.opt_out_in(conn, store.number_hash(number), source="sms")
             log.info("sms from %s: opted out (%d waiting text(s) stopped)", masked, stopped)
         else:
             log.warning("sms STOP from an unreadable number %s", masked)
-        return _reply("stopped_reply")
-    if wants == "start":
+    elif wants == "start":
         if number:
-            outbox.opt_in(number)
+            outbox.opt_in_in(conn, store.number_hash(number))
         log.info("sms from %s: opted back in", masked)
-        return _reply("started_reply")
-    if wants == "help":
+    elif wants == "help":
         log.info("sms from %s: help", masked)
-        return _reply("help_reply")
-    log.info("sms from %s: not a keyword; pointed to the line", masked)
-    return _reply("other_reply")
+    else:
+        log.info("sms from %s: not a keyword; pointed to the line", masked)
+
+
+MAX_ERROR_CODE = 2**31 - 1  # the column is an INTEGER; Twilio's codes have five digits
 
 
 def _error_code(raw: str | None) -> int | None:
+    """Twilio's ErrorCode, or None (with a warning) for junk or a number out of range."""
     try:
-        return int(raw) if raw else None
+        code = int(raw) if raw else None
     except ValueError:
+        code = -1
+    if code is not None and not 0 <= code <= MAX_ERROR_CODE:
+        log.warning("sms status: ignored an ErrorCode that is not a Twilio error code "
+                    "(%d characters)", len(raw or ""))
         return None
+    return code
 
 
 def _keep_early(conn, message_sid: str, status: str, error_code: int | None) -> None:
@@ -130,10 +157,10 @@ def _keep_early(conn, message_sid: str, status: str, error_code: int | None) -> 
 @twilio_signed
 def status():
     """Twilio's delivery report: may come twice, late, or before "sent"."""
-    sid = request.form.get("MessageSid") or request.form.get("SmsSid") or ""
+    sid = twilio_sid(request.form.get("MessageSid") or request.form.get("SmsSid"), "MessageSid")
     state = (request.form.get("MessageStatus") or request.form.get("SmsStatus") or "").lower()
     code = _error_code(request.form.get("ErrorCode"))
-    if not sid:
+    if not sid:  # nothing to match it to; 200, or Twilio would only send it again
         return Response("", status=200)
     with store.begin() as conn:
         row = worker.record_delivery(conn, sid, state, code)
@@ -141,6 +168,6 @@ def status():
             _keep_early(conn, sid, state, code)
     if row is not None and code == 21610:
         outbox.opt_out_hash(row.to_hash, source="twilio")
-    log.info("text %s: %s%s", row.id if row is not None else "(not yet stored)", state or "-",
+    log.info("text %s: %s%s", row.id if row is not None else "(not yet stored)", state[:24] or "-",
              f" (error {code})" if code else "")
     return Response("", status=200)

@@ -15,6 +15,7 @@ opts the number out).
 from __future__ import annotations
 
 import logging
+import math
 import random
 import signal
 import threading
@@ -28,7 +29,8 @@ from flask import current_app
 from flask.cli import with_appcontext
 
 from ivr import store
-from ivr.logs import mask_number
+from ivr.config import SettingError
+from ivr.logs import OutageLog, mask_number
 from ivr.texts import outbox as ob
 from ivr.texts import sender as senders
 
@@ -36,7 +38,8 @@ log = logging.getLogger(__name__)
 
 DEFAULTS = {
     "SMS_RATE_PER_SECOND": 1.0,      # texts a second, per worker process
-    "SMS_MAX_ATTEMPTS": 10,          # tries before a text is given up as failed
+    "SMS_MAX_ATTEMPTS": 0,           # tries before a text is given up (0: SMS_GIVE_UP_AFTER)
+    "SMS_GIVE_UP_AFTER": 86400.0,    # a text still failing this long after it was due fails
     "SMS_RETRY_BASE_SECONDS": 2.0,   # the first retry waits about this long...
     "SMS_RETRY_MAX_SECONDS": 300.0,  # ...doubling each time, up to this
     "SMS_LEASE_SECONDS": 120.0,      # a claim older than this is taken again
@@ -49,8 +52,44 @@ DELIVERY = {
     "sending": ob.ACCEPTED, "sent": ob.SENT, "delivered": ob.DELIVERED, "read": ob.DELIVERED,
     "undelivered": ob.UNDELIVERED, "failed": ob.FAILED, "canceled": ob.FAILED,
 }
+OUTAGE_IDLE = 1.0  # seconds between looks while the database (or anything) keeps failing
 FINISH_TRIES = 8  # about 20 s of database trouble before a result is given up on
+FINISH_PAUSES = tuple(min(0.25 * 2 ** k, 5.0) for k in range(FINISH_TRIES - 1))
+# The longest storing a result can take: the pauses, and each try waiting out the
+# database's own timeout (PostgreSQL's connect timeout, SQLite's busy timeout: 5 s).
+FINISH_BUDGET = sum(FINISH_PAUSES) + FINISH_TRIES * store.SQLITE_BUSY_MS / 1000
 RANK = {ob.ACCEPTED: 1, ob.SENT: 2, ob.DELIVERED: 3, ob.UNDELIVERED: 3, ob.FAILED: 3}
+
+
+def lease_floor(config) -> float:
+    """The shortest lease that works: one request to Twilio plus the tries to store its
+    answer. Shorter, and a second worker takes the text while the first is still
+    sending it or storing Twilio's answer: the caller gets it twice, or more."""
+    return float(config.get("SMS_HTTP_TIMEOUT") or senders.HTTP_TIMEOUT) + FINISH_BUDGET
+
+
+def check_settings(config) -> None:
+    """Settings that cannot work together: refused at start, naming the variable."""
+    lease = float(config.get("SMS_LEASE_SECONDS") or DEFAULTS["SMS_LEASE_SECONDS"])
+    floor = lease_floor(config)
+    if lease < floor:
+        raise SettingError("SMS_LEASE_SECONDS", (
+            f"{lease:g} s is shorter than one request to Twilio "
+            f"({float(config.get('SMS_HTTP_TIMEOUT') or senders.HTTP_TIMEOUT):g} s) plus the "
+            f"retries to store its result ({FINISH_BUDGET:g} s): set at least {math.ceil(floor)}, "
+            "or a text can be sent more than once"))
+    give_up = float(config.get("SMS_GIVE_UP_AFTER") or DEFAULTS["SMS_GIVE_UP_AFTER"])
+    cap_wait = float(config.get("SMS_RETRY_MAX_SECONDS") or DEFAULTS["SMS_RETRY_MAX_SECONDS"])
+    if give_up < cap_wait:
+        raise SettingError("SMS_GIVE_UP_AFTER", (
+            f"{give_up:g} s is shorter than the longest wait between tries "
+            f"(SMS_RETRY_MAX_SECONDS, {cap_wait:g} s): a text would get a try or two at most"))
+    base = float(config.get("SMS_RETRY_BASE_SECONDS") or DEFAULTS["SMS_RETRY_BASE_SECONDS"])
+    cap = float(config.get("SMS_RETRY_MAX_SECONDS") or DEFAULTS["SMS_RETRY_MAX_SECONDS"])
+    if cap < base:
+        raise SettingError("SMS_RETRY_MAX_SECONDS", (
+            f"{cap:g} s is shorter than SMS_RETRY_BASE_SECONDS ({base:g} s): the longest wait "
+            "between tries must be at least the first"))
 
 
 def setting(app, name: str) -> float:
@@ -64,7 +103,9 @@ def backoff(attempt: int, base: float, cap: float, rand=random.random) -> float:
     Half the exponential delay is fixed and half is random, so retries from
     many texts spread out but none comes back at once.
     """
-    ceiling = min(cap, base * (2 ** max(attempt - 1, 0)))
+    # The exponent is capped too: a text retried for a day makes hundreds of attempts,
+    # and 2 ** 1024 is more than a float can hold.
+    ceiling = min(cap, base * (2 ** min(max(attempt - 1, 0), 64)))
     return ceiling / 2 + rand() * ceiling / 2
 
 
@@ -103,6 +144,7 @@ class Worker:
         self.max_attempts = int(setting(app, "SMS_MAX_ATTEMPTS"))
         # The lease covers the wait for the rate limit and one request to Twilio.
         self.lease = timedelta(seconds=setting(app, "SMS_LEASE_SECONDS") + self.limiter.interval)
+        self.outage = OutageLog(log, "worker: sending texts")
 
     # -- one text -------------------------------------------------------------
 
@@ -159,7 +201,7 @@ class Worker:
                                  "again when its claim runs out", row.id, values.get("status"))
                     raise
                 log.warning("text %s: database error storing its result; trying again", row.id)
-                self.sleep(min(0.25 * 2 ** attempt, 5.0))
+                self.sleep(FINISH_PAUSES[attempt])
         if not done:
             log.error("text %s: our claim was taken over before the result was stored", row.id)
         return bool(done)
@@ -205,11 +247,17 @@ class Worker:
             self._finish(row, status=ob.OPTED_OUT, to_number=None, error_code=error.code)
             log.warning("text %s: Twilio says %s unsubscribed (21610); opted out", row.id, masked)
             return ob.OPTED_OUT
-        if not error.retryable or row.attempts >= self.max_attempts:
-            self._finish(row, status=ob.FAILED, to_number=None, error_code=error.code)
+        gave_up = error.retryable and self._give_up(row)
+        if not error.retryable or gave_up:
+            self._finish(row, status=ob.FAILED, to_number=None, error_code=error.code,
+                         gave_up_at=self.clock() if gave_up else None)
             if error.code == 20003:
                 log.error("text %s failed: Twilio refused our credentials (20003): check "
                           "TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN", row.id)
+            elif gave_up:
+                log.error("text %s to %s given up after %d attempt(s) over %s: %s "
+                          "(SMS_GIVE_UP_AFTER, SMS_MAX_ATTEMPTS)", row.id, masked, row.attempts,
+                          self._age(row), error)
             else:
                 log.error("text %s to %s failed for good after %d attempt(s): %s", row.id,
                           masked, row.attempts, error)
@@ -221,6 +269,16 @@ class Worker:
         log.warning("text %s to %s: %s; retry %d in %.1f s", row.id, masked, error,
                     row.attempts + 1, delay)
         return ob.QUEUED
+
+    def _age(self, row) -> timedelta:
+        """How long the text has been due: since its call ended (or it was queued)."""
+        return self.clock() - (row.released_at or row.created_at)
+
+    def _give_up(self, row) -> bool:
+        """Through a Twilio outage of up to SMS_GIVE_UP_AFTER (a day) a text keeps trying."""
+        if self.max_attempts and row.attempts >= self.max_attempts:
+            return True
+        return self._age(row) >= timedelta(seconds=setting(self.app, "SMS_GIVE_UP_AFTER"))
 
     # -- housekeeping -----------------------------------------------------------
 
@@ -278,17 +336,22 @@ class Worker:
             tried += 1
         return tried
 
-    def run_forever(self, stop: threading.Event, idle: float = 0.25) -> None:
+    def run_forever(self, stop: threading.Event, idle: float = 0.25,
+                    outage_idle: float = OUTAGE_IDLE) -> None:
         # A quarter of a second between looks when idle: a released text waits
-        # little, for one indexed query four times a second.
+        # little, for one indexed query four times a second. While the database is
+        # down: a look a second, and one log line a minute (self.outage), not a
+        # traceback at every look.
         batch = 100
         while not stop.is_set():
             try:
-                if self.run_once(limit=batch) >= batch:
+                tried = self.run_once(limit=batch)
+                self.outage.succeeded()
+                if tried >= batch:
                     continue  # more may be due: no idle wait between full batches
-            except Exception:
-                log.exception("worker: sending failed; trying again shortly")
-            stop.wait(idle)
+            except Exception as exc:
+                self.outage.failed(exc)
+            stop.wait(outage_idle if self.outage.ongoing else idle)
 
 
 def record_delivery(conn, message_sid: str, twilio_status: str, error_code: int | None = None):
@@ -356,11 +419,13 @@ class Background:
         with self.app.app_context():
             app = current_app._get_current_object()  # type: ignore[attr-defined]
             worker = Worker(app)
+            worker.outage.what = "local sender"
             while not self._stop.is_set():
                 try:
                     worker.run_once(limit=100)
-                except Exception:
-                    log.exception("local sender: failed; trying again shortly")
+                    worker.outage.succeeded()
+                except Exception as exc:
+                    worker.outage.failed(exc)
                 self._wake.wait(self.interval)
                 self._wake.clear()
 

@@ -8,7 +8,6 @@ what comes back.
 from __future__ import annotations
 
 import logging
-import pickle
 import secrets
 import threading
 import weakref
@@ -21,6 +20,7 @@ from flask import Blueprint, current_app, jsonify, render_template, request, ses
 from ivr import store
 from ivr.call.caller import SIMULATED_FROM
 from ivr.staff import login as staff
+from ivr.staff.simulator import saved
 from ivr.staff.simulator.call import KEYS, ScriptError, SimulatedCall, local_transport
 
 log = logging.getLogger(__name__)
@@ -32,13 +32,14 @@ bp.after_request(staff.secure_headers)
 MAX_SPEECH = 500  # characters: more than anyone says at a menu
 
 # One row per practice call, so that any web process (gunicorn runs several)
-# can serve its next request. ``data`` is the pickled SimulatedCall.
+# can serve its next request. ``data`` is the SimulatedCall as JSON (saved.py), never a
+# pickle: write access to the database must not become code execution.
 simulator_calls = sa.Table(
     "simulator_calls",
     store.metadata,
     sa.Column("id", sa.String(64), primary_key=True),  # the random call id
     sa.Column("owner", sa.String(64), nullable=False),  # the session's sim_owner
-    sa.Column("data", sa.LargeBinary, nullable=False),
+    sa.Column("data", sa.Text, nullable=False),
     sa.Column("touched", sa.DateTime(timezone=True), nullable=False),  # UTC
     sa.Index("ix_simulator_calls_touched", "touched"),
 )
@@ -93,7 +94,7 @@ class CallStore:
 
     def add(self, call: SimulatedCall, owner: str) -> str:
         table, call_id, now = simulator_calls, secrets.token_urlsafe(18), self.clock()
-        data = pickle.dumps(call, protocol=pickle.HIGHEST_PROTOCOL)
+        data = saved.dumps(call)
         # The newest others, up to CAP - 1: this call makes CAP.
         others = (sa.select(table.c.id).where(table.c.id != call_id)
                   .order_by(table.c.touched.desc(), table.c.id).offset(max(self.cap - 1, 0)))
@@ -115,10 +116,8 @@ class CallStore:
         if row is None or not secrets.compare_digest(row.owner.encode(), owner.encode()):
             return None
         try:
-            # Safe to unpickle: only this app writes the data column (add() and save()),
-            # never anything a request sent.
-            call = pickle.loads(row.data)
-        except Exception as exc:  # e.g. written by an older release: the call is over
+            call = saved.loads(row.data)
+        except Exception as exc:  # written by another release, or not by us: the call is over
             log.warning("a practice call could not be restored (%s): start a new one",
                         type(exc).__name__)
             return None
@@ -135,7 +134,7 @@ class CallStore:
     def save(self, call_id: str, held: Held) -> None:
         """Store the call after an action, and count it as in use now."""
         table, now = simulator_calls, self.clock()
-        data = pickle.dumps(held.call, protocol=pickle.HIGHEST_PROTOCOL)
+        data = saved.dumps(held.call)
         with store.begin() as conn:
             conn.execute(sa.update(table).where(table.c.id == call_id, table.c.owner == held.owner)
                          .values(data=data, touched=now))
