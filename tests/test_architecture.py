@@ -80,7 +80,7 @@ def violations(edges: dict[str, set[str]]) -> list[str]:
 
 
 def _broken_rule(source: str, target: str) -> str | None:
-    if source in PLATFORM and not (target in PLATFORM):
+    if source in PLATFORM and target not in PLATFORM:
         return "the platform imports only the platform"
     if in_package(source, "ivr.call") and (in_package(target, "ivr.staff")
                                            or in_package(target, "ivr.flowtools")):

@@ -265,6 +265,24 @@ def show_call(call_id):
     return jsonify(_state(call_id, held.call))
 
 
+@bp.get("/api/calls/<call_id>/path")
+@staff.login_required
+def save_path(call_id):
+    """The practice call as a path test (paths/*.yaml) that `ivr paths` plays back."""
+    from ivr.flowtools import paths
+
+    held = calls().get(call_id, _owner())
+    if held is None:
+        return _problem("That practice call has ended or expired. Start a new call.", 404)
+    call = held.call
+    summary = call.summary()
+    body = paths.to_yaml(call.from_kind, summary["turns"], "A practice call",
+                         text=call.text, ended=call.ended)
+    response = current_app.response_class(body, mimetype="application/yaml")
+    response.headers["Content-Disposition"] = 'attachment; filename="practice-call.yaml"'
+    return response
+
+
 @bp.post("/api/calls/<call_id>/actions")
 @staff.login_required
 def act(call_id):

@@ -219,6 +219,7 @@
       textBody.hidden = false;
       textNote.textContent = text.note;
     }
+    el("save-path").href = callUrl("/path");
     if (endedNow) { el("ended-title").focus({ preventScroll: false }); }
   }
 
