@@ -103,7 +103,7 @@ def test_check_on_a_prompts_file_too_malformed_to_build(tmp_path):
 
 
 def test_strict_fails_on_warnings():
-    args = case_args("W003-long-sentence")
+    args = case_args("W004-many-choices")
     assert run(flowtools.check_command, *args).exit_code == 0
     assert run(flowtools.check_command, *args, "--strict").exit_code == 1
 

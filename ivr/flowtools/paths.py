@@ -446,7 +446,7 @@ def short_phrase(sentences: list[str], words: int = 6) -> str:
 
 def _text_yaml(text: dict | None) -> list[str]:
     """What the saved path expects of the text: its links' sites, which stay put."""
-    if not text or not text.get("sent") or not text.get("body"):
+    if not text or not text.get("body"):
         return ["text: none"]
     sites = []
     for url in re.findall(r"(?:https?://)?((?:[\w-]+\.)+[a-z]{2,})(?:/\S*)?", text["body"]):
