@@ -240,7 +240,7 @@ def test_graph_refuses_a_flow_it_cannot_read():
 
 def test_script_has_every_word_every_step_and_the_paths(tmp_path):
     out = tmp_path / "line.md"
-    assert run(flowtools.script_command, "-o", out).exit_code == 0
+    assert run(flowtools.script_command, "-o", out, "--technical").exit_code == 0
     text = out.read_text()
     flow, _ = validate.load(REPO_ROOT / "flows.yaml", REPO_ROOT / "prompts", flow_module.ALL_OPTIONAL)
     for node in flow.nodes.values():
@@ -292,7 +292,8 @@ def test_script_html_is_self_contained_and_escaped(tmp_path):
 
 
 def test_script_of_a_flow_with_errors_warns_the_reader():
-    result = CliRunner().invoke(flowtools.script_command, case_args("E020-unknown-step"))
+    result = CliRunner().invoke(flowtools.script_command,
+                                [*case_args("E020-unknown-step"), "--technical"])
     assert result.stdout.startswith("# Calm Line: the whole line, for review\n\nTHIS FLOW HAS 1 ERROR")
 
 

@@ -191,15 +191,39 @@ def graph_command(flows_file, prompts_dir, fmt, output, all_edges):
 @click.option("--format", "fmt", type=click.Choice(["md", "html"]),
               help="md for review diffs, html to read or print. Default: from the -o suffix, else md.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to this file, not stdout.")
-def script_command(flows_file, prompts_dir, fmt, output):
-    """The whole line for review and sign-off: every step's words, choices, links and paths."""
+@click.option("--technical", is_flag=True,
+              help="The engineer's version: step ids, prompt keys, setting names, file hashes.")
+@click.option("--diff", "against", metavar="REV",
+              help="What callers hear differently from REV: a git revision (HEAD~1, main) or a "
+                   "folder holding flows.yaml and prompts/.")
+def script_command(flows_file, prompts_dir, fmt, output, technical, against):
+    """The whole line in plain words, for sign-off (or, with --diff, what a change alters).
+
+    Every step's words, where each key and phrase leads, the text, every path
+    with its time, and a sign-off block. --technical adds the names in the files.
+    """
     fmt = fmt or FORMAT_BY_SUFFIX.get(Path(output).suffix.lower() if output else "", "md")
     if fmt not in ("md", "html"):
         raise click.UsageError(f"--format {fmt} is not a script format: use md or html")
     every, optional, raw_nodes, problems = load_for_view(flows_file, prompts_dir)
     _report(problems)
+    if against:
+        from ivr.flowtools import scriptdiff
+
+        try:
+            old_flows, old_prompts, cleanup = scriptdiff.fetch(against, flows_file, prompts_dir)
+        except scriptdiff.RevisionError as exc:
+            raise click.ClickException(str(exc)) from None
+        try:
+            old, _, _, _ = load_for_view(old_flows, old_prompts)
+        finally:
+            cleanup()
+        blocks = scriptdiff.document(old, every, against, technical)
+        _write(script.to_html(blocks) if fmt == "html" else script.to_markdown(blocks), output)
+        return
     files = [Path(flows_file), flow_module.prompts_file(prompts_dir)]
-    blocks = script.document(every, raw_nodes, files, [relative(p) for p in problems], optional)
+    make = script.document if technical else script.staff_document
+    blocks = make(every, raw_nodes, files, [relative(p) for p in problems], optional)
     _write(script.to_html(blocks) if fmt == "html" else script.to_markdown(blocks), output)
 
 
