@@ -8,7 +8,6 @@ diffs; a plain, self-contained HTML page (everything escaped) to read or print.
 """
 from __future__ import annotations
 
-import hashlib
 import html
 from dataclasses import dataclass
 from pathlib import Path
@@ -316,10 +315,9 @@ def _relative(path: Path) -> str:
 
 
 def _digest(path: Path) -> str:
-    try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
-    except OSError:
-        return "(unreadable)"
+    from ivr.flowtools import plain
+
+    return plain.digest(path)
 
 
 # -- rendering -----------------------------------------------------------------

@@ -195,7 +195,7 @@ def _paths(compare: Compare) -> list:
 def _texts(old: Flow, new: Flow, compare: Compare) -> list:
     from ivr.texts import body as textbody
 
-    cases = [("A caller who heard no step with links", [])]
+    cases: list[tuple[str, list[str]]] = [("A caller who heard no step with links", [])]
     for node_id, node in new.nodes.items():
         if node.links or (node_id in old.nodes and old.nodes[node_id].links):
             cases.append((f"After {compare.name(node_id)}", [node_id]))
