@@ -207,7 +207,24 @@ def page():
 @bp.get("/diagram")
 @staff.login_required
 def diagram():
-    """The flow as a diagram (ivr graph): SVG with Graphviz, else Mermaid text."""
+    """The flow diagram inside the staff pages: fit to the width, zoom, pan, and a step's
+    words when it is clicked (or chosen from the list under it)."""
+    from ivr.flowtools import graph
+
+    flows, prompts = current_app.config["FLOWS_FILE"], current_app.config["PROMPTS_DIR"]
+    svg, mermaid = None, None
+    try:
+        svg = graph.inline_svg(graph.from_files(flows, prompts, "svg"))
+    except graph.GraphvizMissing:
+        mermaid = graph.from_files(flows, prompts, "mermaid")
+    return render_template("simulator/diagram.html", svg=svg, mermaid=mermaid,
+                           steps=graph.steps_in_words(flows, prompts))
+
+
+@bp.get("/diagram.svg")
+@staff.login_required
+def diagram_file():
+    """The diagram alone (ivr graph): SVG with Graphviz, else Mermaid text."""
     from ivr.flowtools import graph
 
     flows, prompts = current_app.config["FLOWS_FILE"], current_app.config["PROMPTS_DIR"]
