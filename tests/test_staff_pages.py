@@ -18,8 +18,6 @@ from test_simulator_web import (  # noqa: F401 (fixtures)
     site,
 )
 
-from ivr.config import REPO_ROOT
-
 needs_dot = pytest.mark.skipif(shutil.which("dot") is None,
                                reason="Graphviz is not installed (CI installs it)")
 
@@ -28,7 +26,7 @@ needs_dot = pytest.mark.skipif(shutil.which("dot") is None,
 
 
 @needs_dot
-def test_the_diagram_page_has_the_staff_header_the_svg_and_every_step(sim_app):
+def test_the_diagram_page_has_the_staff_header_the_svg_and_every_step(sim_app):  # noqa: F811
     staff = Staff(sim_app)
     page = staff.web.get("/simulator/diagram")
     body = page.get_data(as_text=True)
