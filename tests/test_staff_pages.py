@@ -81,3 +81,24 @@ def test_browser_diagram_fits_the_width_zooms_and_shows_a_steps_words(browser, s
     page.get_by_role("button", name="The main menu", exact=True).click()
     assert "press 9" in page.locator("#step-heard").inner_text()
     assert box.is_visible()
+
+
+# -- no sideways scroll on a phone --------------------------------------------------------
+
+STAFF_PAGES = ["/staff/login", "/simulator", "/staff/stats", "/staff/stats?practice=1",
+               "/simulator/diagram"]
+
+
+def _scroll_width(page) -> int:
+    return page.evaluate("document.documentElement.scrollWidth")
+
+
+def test_browser_no_page_scrolls_sideways_on_a_390_px_phone(browser, site):  # noqa: F811
+    page = _page(browser, width=390, height=844)
+    page.goto(site + "/staff/login")
+    assert _scroll_width(page) <= 390
+    _log_in(page, site)
+    for path in STAFF_PAGES[1:]:
+        page.goto(site + path)
+        page.wait_for_load_state("load")
+        assert _scroll_width(page) <= 390, path
