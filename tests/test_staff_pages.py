@@ -102,3 +102,87 @@ def test_browser_no_page_scrolls_sideways_on_a_390_px_phone(browser, site):  # n
         page.goto(site + path)
         page.wait_for_load_state("load")
         assert _scroll_width(page) <= 390, path
+
+
+# -- no axe-core violations at WCAG 2.1 AA ----------------------------------------------------
+
+WCAG_21_AA = {"runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]}}
+
+
+def _axe_violations(page) -> list[str]:
+    try:
+        from axe_playwright_python.sync_playwright import Axe
+    except ImportError:
+        pytest.skip("axe-playwright-python is not installed (pip install -e '.[dev]')")
+    results = Axe().run(page, options=WCAG_21_AA)
+    return [f"{v['id']}: {v['help']} ({len(v['nodes'])} element(s): "
+            f"{[n['target'] for n in v['nodes']][:3]})"
+            for v in results.response["violations"]]
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_browser_every_staff_page_passes_axe_at_wcag_21_aa(browser, site, width):  # noqa: F811
+    page = _page(browser, width=width, height=900)
+    page.goto(site + "/staff/login")
+    found = {"/staff/login": _axe_violations(page)}
+    _log_in(page, site)
+    for path in STAFF_PAGES[1:]:
+        page.goto(site + path)
+        page.wait_for_load_state("load")
+        found[path] = _axe_violations(page)
+    # The simulator during and after a call: the transcript, the text, "Save as a path test".
+    page.goto(site + "/simulator")
+    page.get_by_role("button", name="Start a call").click()
+    page.wait_for_selector("#transcript li")
+    found["/simulator (on a call)"] = _axe_violations(page)
+    page.get_by_role("button", name="hash").click()
+    page.wait_for_selector("#transcript li:nth-child(2)")
+    page.get_by_role("button", name="1", exact=True).click()
+    page.wait_for_selector("#ended:not([hidden])")
+    found["/simulator (ended)"] = _axe_violations(page)
+    assert {path: v for path, v in found.items() if v} == {}
+
+
+# -- a whole practice call with the keyboard alone ---------------------------------------
+
+
+def _tab_to(page, name: str, limit: int = 60) -> None:
+    """Press Tab until the focused control is called name (its label, text or aria-label)."""
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        focused = page.evaluate("""() => {
+            const el = document.activeElement;
+            if (!el) return '';
+            const label = el.labels && el.labels.length ? el.labels[0].innerText : '';
+            return (el.getAttribute('aria-label') || label || el.innerText || '').trim();
+        }""")
+        if focused == name:
+            return
+    raise AssertionError(f"Tab never reached {name!r}")
+
+
+def test_browser_a_whole_practice_call_with_the_keyboard_alone(browser, site):  # noqa: F811
+    page = _page(browser, width=1280)
+    page.goto(site + "/simulator")
+    _tab_to(page, "Staff password")
+    page.keyboard.type(PASSWORD)
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#start-form")
+    _tab_to(page, "Start a call")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#transcript li")
+    _tab_to(page, "2")  # the keypad's 2: getting an image removed
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#transcript li:nth-child(2)")
+    assert "Report Remove" in page.locator("#transcript li").nth(1).inner_text()
+    _tab_to(page, "What the caller says")
+    page.keyboard.type("finish")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#transcript li:nth-child(3)")
+    _tab_to(page, "1")
+    page.keyboard.press("Space")
+    page.wait_for_selector("#ended:not([hidden])")
+    assert page.evaluate("document.activeElement.id") == "ended-title"  # told, not left behind
+    assert "report-remove" in page.locator("#text-body").inner_text()
+    _tab_to(page, "Save as a path test")
+    assert page.evaluate("document.activeElement.getAttribute('href')").endswith("/path")

@@ -47,7 +47,7 @@
   var width = svg.viewBox && svg.viewBox.baseVal ? svg.viewBox.baseVal.width : svg.getBBox().width;
   svg.removeAttribute("width");
   svg.removeAttribute("height");
-  svg.setAttribute("role", "img");
+  svg.setAttribute("role", "group");  // not "img": its steps are buttons
   svg.setAttribute("aria-label", "The call flow: every step and where each key leads");
   var scale = 1;
 
