@@ -24,6 +24,7 @@ def play(app, file: Path) -> paths.Result:
 
 
 def app_for(tmp_path, test: paths.PathTest):
+    tmp_path.mkdir(parents=True, exist_ok=True)
     return make_app(tmp_path, **test.settings)
 
 
@@ -36,6 +37,18 @@ def test_every_shipped_path_passes(tmp_path, file):
     result = paths.run(test, paths.local_line(app_for(tmp_path, test)))
     assert result.passed, "\n".join(map(str, result.failures))
     assert not result.notes
+
+
+def test_the_shipped_paths_go_through_every_step_of_the_flow(tmp_path, flow):
+    reached: set[str] = set()
+    for index, file in enumerate(SHIPPED):
+        test = paths.parse(file)
+        result = paths.run(test, paths.local_line(app_for(tmp_path / str(index), test)))
+        assert result.passed
+        reached.update(result.reached)
+    # Arranging the text says nothing and is not reported as a step: its outcomes are.
+    silent = {n for n, node in flow.nodes.items() if node.type in ("text_request", "text_confirm")}
+    assert (set(flow.nodes) | {"dial_nspcc", "dial_failed"}) - silent == reached
 
 
 def test_the_shipped_paths_cover_what_the_issue_asks(flow):
@@ -162,6 +175,7 @@ def test_url_runs_the_paths_against_a_running_line_as_practice(app):
                         env={"TWILIO_AUTH_TOKEN": AUTH_TOKEN})
     assert result.exit_code == 0, result.output
     assert "skipped: it needs settings" in result.output  # the put-through paths
+    assert "skipped: a deployed line cannot be told a number sent STOP" in result.output
     assert "the text was not checked" in result.output
     with app.app_context():
         events.flush(app)

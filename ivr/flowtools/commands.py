@@ -280,6 +280,8 @@ def paths_command(files, flows_file, prompts_dir, as_json, url):
             def line_for(test):
                 if test.settings:
                     return None, "skipped: it needs settings a deployed line has its own of"
+                if test.replied_stop:
+                    return None, "skipped: a deployed line cannot be told a number sent STOP"
                 return remote, ""
         else:
             apps: dict = {}

@@ -43,7 +43,7 @@ WORDS = {
     "ends": ("the line hangs up", "line hangs up", "the call ends", "call ends"),
 }
 VALUED = {"hear": "hear", "not hear": "not_hear", "press": "press", "say": "say"}
-TOP = {"name", "caller", "steps", "text", "settings", "when put through"}
+TOP = {"name", "caller", "steps", "text", "settings", "when put through", "has replied STOP"}
 
 
 @dataclass(frozen=True)
@@ -71,6 +71,7 @@ class PathTest:
     text: dict | None = None  # {"none": bool, "holds": [...], "lacks": [...], "line": n}
     settings: dict = field(default_factory=dict)
     dial_result: str = "completed"
+    replied_stop: bool = False  # the caller's number asked for no more texts, before this call
 
 
 @dataclass
@@ -100,6 +101,7 @@ class Result:
     steps: int
     failures: list[Failure] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    reached: list[str] = field(default_factory=list)  # the flow's steps the call went through
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -139,11 +141,14 @@ def parse(path: str | Path) -> PathTest:
     steps = [step for index, item in enumerate(raw_steps)
              if (step := _step(doc, index, item, bad)) is not None]
     text = _text(doc, data.get("text"), bad) if "text" in data else None
+    replied_stop = data.get("has replied STOP", False)
+    if not isinstance(replied_stop, bool):
+        bad(("has replied STOP",), "'has replied STOP' is yes or no")
     if problems:
         raise FlowError(problems)
     name = str(data.get("name") or Path(path).stem.replace("-", " ").replace("_", " "))
     return PathTest(str(path), name, caller, steps, text,
-                    {k: str(v) for k, v in settings.items()}, dial_result)
+                    {k: str(v) for k, v in settings.items()}, dial_result, bool(replied_stop))
 
 
 def _step(doc, index: int, item, bad) -> Step | None:
@@ -235,8 +240,10 @@ class Line:
     """
 
     def __init__(self, make_caller: Callable[..., Caller],
-                 read_text: Callable[[str], str | None] | None = None, where: str = "this process"):
+                 read_text: Callable[[str], str | None] | None = None, where: str = "this process",
+                 replied_stop: Callable[[str, bool], None] | None = None):
         self.make_caller, self.read_text, self.where = make_caller, read_text, where
+        self.replied_stop = replied_stop  # (number, yes) marks a number as having sent STOP
 
 
 class _Play:
@@ -246,6 +253,7 @@ class _Play:
         self.test, self.caller = test, caller
         self.heard: list[str] = []  # what the line said in answer to the last action
         self.at: list[str] = []
+        self.reached: list[str] = []
         self.last_action = "calling the line"
 
     def fail(self, step: Step, message: str, heard: str = "") -> Failure:
@@ -256,6 +264,7 @@ class _Play:
         for turn in turns:
             self.heard += [s for s in turn.said if s]
             self.at += turn.steps
+            self.reached += turn.steps
 
     def press(self, keys: str) -> list:
         """Keys as a caller presses them; Twilio posts them per <Gather> (numDigits, #)."""
@@ -325,7 +334,20 @@ class _Play:
 def run(test: PathTest, line: Line) -> Result:
     """Play one path file on one call; the first step that does not go as written fails it."""
     result = Result(test.file, test.name, True, len(test.steps))
-    caller = line.make_caller(SIMULATED_FROM[test.caller], test.dial_result)
+    number = SIMULATED_FROM[test.caller]
+    if test.replied_stop:
+        if line.replied_stop is None:
+            result.notes.append(f"skipped: {line.where} cannot be told a number sent STOP")
+            return result
+        line.replied_stop(number, True)
+    try:
+        return _run(test, line, result, line.make_caller(number, test.dial_result))
+    finally:
+        if test.replied_stop and line.replied_stop is not None:
+            line.replied_stop(number, False)  # the next path starts from a number that may text
+
+
+def _run(test: PathTest, line: Line, result: Result, caller: Caller) -> Result:
     play = _Play(test, caller)
     first = Step("dial", (), 1, 1)
     try:
@@ -344,6 +366,7 @@ def run(test: PathTest, line: Line) -> Result:
         result.notes.append(f"could not post the end of the call: {exc}")
     if test.text is not None and not result.failures:
         _check_text(test, line, caller.call_sid, result)
+    result.reached = list(dict.fromkeys(play.reached))
     result.passed = not result.failures
     return result
 
@@ -383,7 +406,14 @@ def local_line(app) -> Line:
             sent = outbox.local_sent(call_sid, limit=1)
         return sent[0]["body"] if sent else ""
 
-    return Line(make, read_text)
+    def replied_stop(number: str, yes: bool) -> None:
+        with app.app_context():
+            if yes:
+                outbox.opt_out(number, source="path test")
+            else:
+                outbox.opt_in(number)
+
+    return Line(make, read_text, replied_stop=replied_stop)
 
 
 def remote_line(url: str, token: str) -> Line:
