@@ -187,6 +187,13 @@ def test_url_runs_the_paths_against_a_running_line_as_practice(app):
         assert rows and all(row.simulated for row in rows)  # never sent through Twilio
 
 
+def test_url_that_does_not_answer_fails_each_path_clearly():
+    result = invoke(str(REPO_ROOT / "paths" / "school.yaml"), "--url", "http://127.0.0.1:9",
+                    env={"TWILIO_AUTH_TOKEN": AUTH_TOKEN})
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "school.yaml:1:1: the line did not answer:" in result.output
+
+
 def test_url_without_a_token_says_what_is_missing(app):
     result = invoke(str(SHIPPED[0]), "--url", "http://127.0.0.1:9", env={"TWILIO_AUTH_TOKEN": ""})
     assert result.exit_code == 2 and "TWILIO_AUTH_TOKEN" in result.output

@@ -310,6 +310,8 @@ class _Play:
                 self.answer([])
         except TwimlError as exc:
             return self.fail(step, f"{step.describe()}: {exc}", " ".join(self.heard))
+        except OSError as exc:  # a deployed line that cannot be reached (URLError is one)
+            return self.fail(step, f"{step.describe()}: could not reach the line: {exc}")
         self.last_action = step.describe()
         return None
 
@@ -352,7 +354,7 @@ def _run(test: PathTest, line: Line, result: Result, caller: Caller) -> Result:
     first = Step("dial", (), 1, 1)
     try:
         play.answer([caller.dial()])
-    except TwimlError as exc:
+    except (TwimlError, OSError) as exc:
         result.failures.append(play.fail(first, f"the line did not answer: {exc}"))
     for step in test.steps if not result.failures else []:
         failure = play.act(step) if step.kind not in ("hear", "not_hear", "ends") \
