@@ -129,6 +129,10 @@ def test_a_mistake_in_a_path_file_is_named_with_its_line(tmp_path):
     assert found == [(1, "caller"), (4, "press"), (5, "'dance'")]
     result = invoke(str(file))
     assert result.exit_code == 1 and f"{file}:4:" in result.output
+    file.write_text("settings:\n  NSPCC_DIAL_NUMBER: 0808 800 5000\nsteps: [hang up]\n")
+    with pytest.raises(FlowError) as caught:
+        paths.parse(file)
+    assert [(p.line, p.col) for p in caught.value.problems] == [(2, 22)]
 
 
 def test_a_broken_flow_is_reported_not_raised(tmp_path):

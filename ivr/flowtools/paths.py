@@ -134,6 +134,9 @@ def parse(path: str | Path) -> PathTest:
     if not isinstance(settings, dict) or any(k not in SETTINGS for k in settings):
         bad(("settings",), f"settings may set only {', '.join(SETTINGS)}")
         settings = {}
+    for key, value in settings.items():  # each is a number to dial, as the setting takes it
+        if not re.fullmatch(r"\+\d{7,15}", str(value)):
+            bad(("settings", key), f"{key} is a number in the +44... form, in quotes")
     raw_steps = data.get("steps")
     if not isinstance(raw_steps, list) or not raw_steps:
         bad(("steps",), "steps: is a list of what the caller does and hears")
