@@ -29,9 +29,12 @@ def _configure(app: Flask, test_config: dict | None) -> None:
         # Never "accept everything": the local run signs with a token of its own.
         app.config["TWILIO_AUTH_TOKEN"] = settings.instance_secret(app.instance_path, "local_auth_token")
         app.config["LOCAL_AUTH_TOKEN"] = True
-        log.warning("TWILIO_AUTH_TOKEN is not set: webhooks accept only requests signed with "
-                    "the local token in %s (the simulator uses it; real Twilio calls get 403)",
-                    os.path.join(app.instance_path, "local_auth_token"))
+        # A fault only where Twilio is meant to call (a public address is set); on
+        # a local run it is how the line is meant to work, so not a warning there.
+        level = logging.WARNING if app.config.get("PUBLIC_BASE_URL") else logging.INFO
+        log.log(level, "TWILIO_AUTH_TOKEN is not set: webhooks accept only requests signed "
+                "with the local token in %s (the simulator uses it; real Twilio calls get 403)",
+                os.path.join(app.instance_path, "local_auth_token"))
     if not app.config.get("DATABASE_URL"):
         app.config["DATABASE_URL"] = "sqlite:///" + os.path.join(app.instance_path, "calmline.sqlite")
 

@@ -127,6 +127,20 @@ class JsonFormatter(MaskingFormatter):
         return json.dumps(entry)
 
 
+# The least a line must be to reach the console; the `ivr` command raises it to
+# WARNING (no chatter unless something is wrong, or -v) before it builds the app.
+_console_level = logging.NOTSET
+
+
+def set_console_level(level: int) -> None:
+    """Show only records at this level or above on the console (NOTSET: all of them)."""
+    global _console_level
+    _console_level = level
+    for handler in logging.getLogger().handlers:
+        if getattr(handler, "_calm_line", False):
+            handler.setLevel(level)
+
+
 def configure(level: str = "INFO", fmt: str = "text") -> None:
     """Mask every record; install one handler on the root logger (idempotent)."""
     install_masking()
@@ -143,6 +157,7 @@ def configure(level: str = "INFO", fmt: str = "text") -> None:
         if fmt == "json"
         else MaskingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     )
+    handler.setLevel(_console_level)
     root.setLevel(level)
     # Alembic names each of its plugins at INFO on every start: noise in a run's log.
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)

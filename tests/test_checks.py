@@ -137,10 +137,18 @@ def test_every_code_has_a_severity_and_says_what_it_means():
 
 
 def test_warnings_do_not_stop_the_app():
-    flow, warnings = validate.load(BROKEN / "W003-long-sentence" / "flows.yaml",
-                                      BROKEN / "W003-long-sentence" / "prompts")
-    assert "W003" in codes(warnings) and all(p.severity == "warning" for p in warnings)
+    flow, warnings = validate.load(BROKEN / "W004-many-choices" / "flows.yaml",
+                                      BROKEN / "W004-many-choices" / "prompts")
+    assert "W004" in codes(warnings) and all(p.severity == "warning" for p in warnings)
     assert flow.start == "welcome"
+
+
+def test_a_sentence_over_25_words_stops_the_line():
+    """The prompts file says "never over 25": a rule the line keeps, not a suggestion."""
+    case = BROKEN / "E043-long-sentence"
+    with pytest.raises(FlowError) as caught:
+        validate.load(case / "flows.yaml", case / "prompts")
+    assert codes(caught.value.errors) == ["E043"]
 
 
 # -- the checks in more detail -------------------------------------------------

@@ -105,7 +105,7 @@ def test_check_on_a_prompts_file_too_malformed_to_build(tmp_path):
 
 
 def test_strict_fails_on_warnings():
-    args = case_args("W003-long-sentence")
+    args = case_args("W004-many-choices")
     assert run(flowtools.check_command, *args).exit_code == 0
     assert run(flowtools.check_command, *args, "--strict").exit_code == 1
 
@@ -127,7 +127,9 @@ def test_ivr_check_runs_without_the_app(tmp_path):
                            "--prompts", str(case / "prompts")], capture_output=True, text=True,
                           cwd=tmp_path, timeout=60)
     assert done.returncode == 1
-    assert re.search(r"flows\.yaml:64:\d+: E030 ", done.stdout), done.stdout + done.stderr
+    marked = next(n for n, line in enumerate((case / "flows.yaml").read_text().splitlines(), 1)
+                  if "# expect: E030" in line)
+    assert re.search(rf"flows\.yaml:{marked}:\d+: E030 ", done.stdout), done.stdout + done.stderr
 
 
 # -- ivr schema ----------------------------------------------------------------
@@ -242,7 +244,7 @@ def test_graph_refuses_a_flow_it_cannot_read():
 
 def test_script_has_every_word_every_step_and_the_paths(tmp_path):
     out = tmp_path / "line.md"
-    assert run(flowtools.script_command, "-o", out).exit_code == 0
+    assert run(flowtools.script_command, "-o", out, "--technical").exit_code == 0
     text = out.read_text()
     flow, _ = validate.load(REPO_ROOT / "flows.yaml", REPO_ROOT / "prompts", flow_module.ALL_OPTIONAL)
     for node in flow.nodes.values():
@@ -294,7 +296,8 @@ def test_script_html_is_self_contained_and_escaped(tmp_path):
 
 
 def test_script_of_a_flow_with_errors_warns_the_reader():
-    result = CliRunner().invoke(flowtools.script_command, case_args("E020-unknown-step"))
+    result = CliRunner().invoke(flowtools.script_command,
+                                [*case_args("E020-unknown-step"), "--technical"])
     assert result.stdout.startswith("# Calm Line: the whole line, for review\n\nTHIS FLOW HAS 1 ERROR")
 
 

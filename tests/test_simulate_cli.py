@@ -92,7 +92,7 @@ def test_the_removal_branch_by_keys_ends_with_the_text(runner):
     assert data["ended"]["how"] == "goodbye"
     assert data["ended"]["node"] == "text_queued"
     text = data["text"]
-    assert text["sent"] is True and text["simulated"] is True
+    assert text["sent"] is False and text["shown"] is True and text["simulated"] is True
     assert "report-remove" in text["body"]
     assert text["segments"] == textbody.segments(text["body"])
     assert text["characters"] == len(text["body"])
@@ -116,7 +116,7 @@ def test_speech_and_keys_run_in_the_order_given(runner):
     assert [(t["action"], t["value"]) for t in data["turns"]] == [
         ("dial", ""), ("say", "remove the picture"), ("key", "#"), ("say", "yes please")]
     assert data["turns"][1]["steps"] == ["removal"]
-    assert data["ended"]["node"] == "text_queued" and data["text"]["sent"]
+    assert data["ended"]["node"] == "text_queued" and data["text"]["shown"]
 
 
 def test_saying_no_to_the_text_sends_none(runner):
@@ -133,7 +133,7 @@ def test_a_withheld_caller_keys_in_a_number_without_the_hash(runner):
     assert keyed["steps"] == ["number_confirm"]
     assert "0 7 4 0 0" in " ".join(keyed["said"])
     assert data["ended"]["node"] == "text_queued"
-    assert data["text"]["sent"] and data["text"]["to"] == "+44*******456"
+    assert data["text"]["shown"] and data["text"]["to"] == "+44*******456"
     assert data["from"] == {"kind": "withheld", "number": "anonymous"}
 
 
@@ -230,6 +230,22 @@ def test_interactive_through_to_the_text(runner):
     assert "Report Remove" in result.output
 
 
+def test_interactive_number_waits_for_hash_as_the_web_page_does(runner):
+    result = run(runner, "--from", "withheld", input="#\n1\n07400123456\n#\n1\n")
+    out = result.output
+    assert result.exit_code == 0, out
+    before_hash, after_hash = out.split("Keyed so far: 07400123456 (press # to finish", 1)
+    assert "> Keyed in" not in before_hash  # Enter after the digits sent nothing
+    assert "> Keyed in 07400123456" in after_hash and "[number_confirm]" in after_hash
+    assert "Call ended: The line said goodbye and hung up." in out
+
+
+def test_interactive_number_with_its_hash_on_one_line(runner):
+    result = run(runner, "--from", "withheld", input="#\n1\n07400123456#\n1\n")
+    assert "Keyed so far" not in result.output
+    assert "> Keyed in 07400123456" in result.output and "[text_queued]" in result.output
+
+
 # -- against a running server ---------------------------------------------------------------
 
 
@@ -258,7 +274,7 @@ def test_url_drives_a_running_server(app):
     assert data["ended"]["node"] == "text_queued"
     assert data["turns"][1]["url"] == "/voice/answer/main"
     # This process shares the server's database, so it can show the text.
-    assert data["text"]["sent"] and "report-remove" in data["text"]["body"]
+    assert data["text"]["shown"] and "report-remove" in data["text"]["body"]
 
 
 def test_in_process_calls_sign_for_the_public_address(tmp_path):
@@ -301,7 +317,7 @@ def test_a_simulated_call_never_sends_through_twilio(tmp_path):
     result = app.test_cli_runner().invoke(simulate, ["--keys", "2,#,1", "--json"])
     data = json.loads(result.output)
     assert result.exit_code == 0
-    assert data["text"]["sent"] and data["text"]["simulated"]
+    assert data["text"]["shown"] and data["text"]["simulated"]
 
 
 # -- pieces -------------------------------------------------------------------------------------

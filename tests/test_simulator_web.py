@@ -102,7 +102,7 @@ def test_the_removal_branch_by_speech_ends_with_the_text(staff):
     assert data["ended"]["how"] == "goodbye" and data["ended"]["node"] == "text_queued"
     assert data["accepts"] == [] and data["waiting"] is None
     text = data["text"]
-    assert text["sent"] and "report-remove" in text["body"]
+    assert text["shown"] and "report-remove" in text["body"]
     assert text["segments"] == textbody.segments(text["body"])
 
 
@@ -119,7 +119,7 @@ def test_a_number_is_collected_until_hash_as_twilio_does(staff):
     assert data["turns"][-1]["did"] == "Keyed in 07400123456"
     assert data["node"] == "number_confirm"
     data = staff.do("key", "1")
-    assert data["text"]["sent"] and data["text"]["to"] == "+44*******456"
+    assert data["text"]["shown"] and data["text"]["to"] == "+44*******456"
 
 
 def test_silence_sends_the_keys_so_far_like_a_timeout(staff):
@@ -288,7 +288,7 @@ def test_a_call_goes_on_whichever_process_serves_each_request(sim_app, two_proce
         "Called the line", "Pressed 2", "Pressed 0", "Pressed 9", "Pressed hash", "Pressed 1"]
     assert data["ended"]["how"] == "goodbye"
     text = data["text"]
-    assert text["sent"] and "report-remove" in text["body"]
+    assert text["shown"] and "report-remove" in text["body"]
     _move(staff, clients[0])
     again = staff.web.get(f"/simulator/api/calls/{staff.call_id}").get_json()
     assert again["steps"] == data["steps"] and again["text"] == text

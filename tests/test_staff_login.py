@@ -223,7 +223,8 @@ def test_the_diagram_is_behind_login_and_shows_every_step(web, staff_app):
     log_in(web)
     page = web.get("/simulator")
     assert 'href="/simulator/diagram"' in page.get_data(as_text=True)
-    response = web.get("/simulator/diagram")
+    assert web.get("/simulator/diagram").mimetype == "text/html"  # the page: test_diagram.py
+    response = web.get("/simulator/diagram.svg")
     assert response.status_code == 200
     body = response.get_data(as_text=True)
     expected = "image/svg+xml" if shutil.which("dot") else "text/plain"

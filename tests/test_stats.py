@@ -340,3 +340,39 @@ def test_the_writer_drops_rows_rather_than_wait_when_its_queue_is_full(app, monk
         writer.put(rows)
     assert time.perf_counter() - started < 0.1
     assert writer.queue.qsize() == 2 and writer.dropped == 6
+
+
+# -- figures that train: practice calls included on request ------------------------------------
+
+
+def test_practice_calls_are_counted_only_when_asked_and_then_marked(figures_app):
+    with figures_app.app_context():
+        real = stats.figures(stats.window_start("7d"))
+        practice = stats.figures(stats.window_start("7d"), practice=True)
+    assert (real["calls"], real["practice_included"], real["practice_calls"]) == (6, False, 0)
+    assert (practice["calls"], practice["practice_included"], practice["practice_calls"]) == (8, True, 2)
+    assert practice["simulated_calls_left_out"] == 0
+    removal = {b["key"]: b["calls"] for b in practice["branches"]}["2"]
+    assert removal == 3  # E, and the two practice calls
+    assert practice["texts"]["asked"] == 3 and practice["texts"]["sent"] == 3
+
+
+def test_the_staff_page_has_the_practice_switch_and_marks_its_figures(figures_app):
+    from conftest import staff_log_in
+
+    web = figures_app.test_client()
+    staff_log_in(web, figures_app)
+    plain = web.get("/staff/stats?since=7d").get_data(as_text=True)
+    assert 'name="practice" value="1"' in plain and "Practice calls included" not in plain
+    assert re.search(r"<dt>Calls</dt><dd>6</dd>", plain)
+    page = web.get("/staff/stats?since=30d&practice=1").get_data(as_text=True)
+    assert re.search(r"<dt>Calls</dt><dd>8</dd>", page)
+    assert "<strong>Practice calls included:</strong>" in page
+    assert "2 of these 8 calls were practice calls" in page
+    assert 'href="/staff/stats?since=7d&amp;practice=1"' in page  # the period keeps the switch
+    assert 'name="since" value="30d"' in page and " checked" in page
+
+
+def test_ivr_stats_practice_says_so(figures_app):
+    result = figures_app.test_cli_runner().invoke(cli.main, ["stats", "--practice"])
+    assert "Calls: 8" in result.output and "PRACTICE CALLS INCLUDED: 2" in result.output

@@ -6,15 +6,47 @@ still run when the flow is broken and the app would refuse to start.
 """
 from __future__ import annotations
 
+import logging
+
 import click
 from flask.cli import FlaskGroup, with_appcontext
 
-from ivr import create_app
+from ivr import logs
+from ivr.cli.startup import app_or_exit
+
+# The service whose log lines are its record (run by the Procfile): it keeps
+# LOG_LEVEL. Every other command shows only what is wrong unless -v (`ivr serve`
+# is quiet while it starts, then shows each request).
+SERVICES = {"worker"}
 
 
-@click.group(cls=FlaskGroup, create_app=create_app, add_version_option=False)
-def main():
+class LineGroup(FlaskGroup):
+    """Flask's command group with our commands only.
+
+    Flask's own run, routes and shell are left out (`ivr serve` runs the line), and
+    the app is not built just to list the commands, so `ivr --help` is instant and quiet.
+    """
+
+    def __init__(self, **kwargs):
+        super().__init__(add_default_commands=False, **kwargs)
+        # --app and --debug choose another Flask app and its debugger: not for this line.
+        self.params = [p for p in self.params if p.name not in ("app", "debug")]
+
+    def get_command(self, ctx, name):
+        return click.Group.get_command(self, ctx, name)
+
+    def list_commands(self, ctx):
+        return click.Group.list_commands(self, ctx)
+
+
+@click.group(cls=LineGroup, create_app=app_or_exit, add_version_option=False)
+@click.option("-v", "--verbose", is_flag=True, help="Show the app's log lines too.")
+@click.pass_context
+def main(ctx, verbose):
     """Calm Line: run, check and look after the phone line."""
+    if not verbose and ctx.invoked_subcommand not in SERVICES:
+        logs.set_console_level(logging.WARNING)
+        ctx.call_on_close(lambda: logs.set_console_level(logging.NOTSET))
 
 
 @main.group()

@@ -1,6 +1,7 @@
 """`ivr serve`: the line on this machine, with texts shown instead of sent."""
 from __future__ import annotations
 
+import logging
 import os
 
 import click
@@ -28,11 +29,12 @@ Calm Line is running at {local}
               show_default="5000")
 def serve(host: str, port: int):
     """Run the line locally (SQLite, the simulator, texts kept locally)."""
-    from ivr import create_app, store
+    from ivr import logs, store
+    from ivr.cli.startup import app_or_exit
     from ivr.staff import login as staff
     from ivr.texts import worker
 
-    app = create_app()
+    app = app_or_exit()
     with app.app_context():
         store.upgrade()  # so `ivr serve` works on a new machine even without `ivr db upgrade`
     local = f"http://{host}:{port}"
@@ -47,5 +49,6 @@ def serve(host: str, port: int):
         local=local, port=port, texts=texts,
         password=password + (" - made for this machine; set STAFF_PASSWORD" if generated else ""),
         public=app.config.get("PUBLIC_BASE_URL") or "https://<your-tunnel>"))
+    logs.set_console_level(logging.NOTSET)  # quiet while starting; now each request shows
     # Not app.run(): Flask ignores it inside a `flask`-style command.
     run_simple(host, port, app, threaded=True, use_reloader=False)

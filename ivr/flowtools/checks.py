@@ -72,10 +72,10 @@ CODES = {
     "E040": ("error", "a text with characters outside the GSM-7 alphabet"),
     "E041": ("error", "a text longer than 3 SMS segments"),
     "E042": ("error", "a spoken key name that leads to the wrong key (nine: \"8\")"),
+    "E043": ("error", "a sentence of more than 25 words"),
     "E050": ("error", "a prompt with no source, or a number, link or claim that sources.yaml does not back"),
     "W001": ("warning", "a prompt, link or number that nothing uses"),
     "W002": ("warning", "a step talks for more than 45 seconds before its choices"),
-    "W003": ("warning", "a sentence of more than 25 words"),
     "W004": ("warning", "a menu with more than five choices"),
 }
 
@@ -369,7 +369,7 @@ def check_speaking_time(flow: Flow, flows: YamlDoc, prompts: YamlDoc) -> list[Pr
             if count > speech.LONG_SENTENCE_WORDS:
                 start = " ".join(sentence.split()[:6])
                 problems.append(prompts.problem(
-                    path, "W003",
+                    path, "E043",
                     f"{'.'.join(map(str, path))} has a sentence of {count} words (\"{start} ...\"); "
                     f"keep every sentence to {speech.LONG_SENTENCE_WORDS} words at most (about 15 "
                     f"is best): split it in two"))

@@ -10,13 +10,14 @@ import contextlib
 import dataclasses
 import os
 import sys
+import textwrap
 from pathlib import Path
 
 import click
 
 from ivr import config
 from ivr.call import flow as flow_module
-from ivr.flowtools import checks, graph, script, validate
+from ivr.flowtools import checks, graph, paths, script, validate
 from ivr.problems import FlowError, Problem
 
 # Codes that stop the flow being built at all: nothing else can be checked.
@@ -190,16 +191,136 @@ def graph_command(flows_file, prompts_dir, fmt, output, all_edges):
 @click.option("--format", "fmt", type=click.Choice(["md", "html"]),
               help="md for review diffs, html to read or print. Default: from the -o suffix, else md.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to this file, not stdout.")
-def script_command(flows_file, prompts_dir, fmt, output):
-    """The whole line for review and sign-off: every step's words, choices, links and paths."""
+@click.option("--technical", is_flag=True,
+              help="The engineer's version: step ids, prompt keys, setting names, file hashes.")
+@click.option("--diff", "against", metavar="REV",
+              help="What callers hear differently from REV: a git revision (HEAD~1, main) or a "
+                   "folder holding flows.yaml and prompts/.")
+def script_command(flows_file, prompts_dir, fmt, output, technical, against):
+    """The whole line in plain words, for sign-off (or, with --diff, what a change alters).
+
+    Every step's words, where each key and phrase leads, the text, every path
+    with its time, and a sign-off block. --technical adds the names in the files.
+    """
     fmt = fmt or FORMAT_BY_SUFFIX.get(Path(output).suffix.lower() if output else "", "md")
     if fmt not in ("md", "html"):
         raise click.UsageError(f"--format {fmt} is not a script format: use md or html")
     every, optional, raw_nodes, problems = load_for_view(flows_file, prompts_dir)
     _report(problems)
+    if against:
+        from ivr.flowtools import scriptdiff
+
+        try:
+            old_flows, old_prompts, cleanup = scriptdiff.fetch(against, flows_file, prompts_dir)
+        except scriptdiff.RevisionError as exc:
+            raise click.ClickException(str(exc)) from None
+        try:
+            old, _, _, _ = load_for_view(old_flows, old_prompts)
+        finally:
+            cleanup()
+        blocks = scriptdiff.document(old, every, against, technical)
+        _write(script.to_html(blocks) if fmt == "html" else script.to_markdown(blocks), output)
+        return
     files = [Path(flows_file), flow_module.prompts_file(prompts_dir)]
-    blocks = script.document(every, raw_nodes, files, [relative(p) for p in problems], optional)
+    make = script.document if technical else script.staff_document
+    blocks = make(every, raw_nodes, files, [relative(p) for p in problems], optional)
     _write(script.to_html(blocks) if fmt == "html" else script.to_markdown(blocks), output)
 
 
-COMMANDS = [check_command, schema_command, graph_command, script_command]
+def _default_paths() -> list[str]:
+    here = Path("paths")
+    return [str(here if here.is_dir() else config.REPO_ROOT / "paths")]
+
+
+def _path_results(files: list[Path], line_for) -> list[paths.Result]:
+    results = []
+    for file in files:
+        shown = _relative(file)
+        try:
+            test = paths.parse(file)
+        except FlowError as exc:
+            failures = [paths.Failure(shown, p.line, p.col, p.message) for p in exc.problems]
+            results.append(paths.Result(shown, file.stem, False, 0, failures))
+            continue
+        test.file = shown
+        line, skipped = line_for(test)
+        if line is None:
+            results.append(paths.Result(shown, test.name, True, len(test.steps), notes=[skipped]))
+            continue
+        results.append(paths.run(test, line))
+    return results
+
+
+@click.command("paths")
+@click.argument("files", nargs=-1, type=click.Path(exists=True))
+@flow_options
+@click.option("--json", "as_json", is_flag=True, help="Every result as JSON.")
+@click.option("--url", metavar="URL",
+              help="Run against a deployed line (signed with TWILIO_AUTH_TOKEN; every call is "
+                   "marked as practice, so no text is sent and no figure counted).")
+def paths_command(files, flows_file, prompts_dir, as_json, url):
+    """Play the path tests (paths/*.yaml): each a call that must go as written.
+
+    A failure names the file and line of the step and what the line said
+    instead. Exits 1 when any path fails.
+    """
+    import tempfile
+
+    found = paths.files_in(files or _default_paths())
+    if not found:
+        raise click.UsageError("no path files found (paths/*.yaml)")
+    with tempfile.TemporaryDirectory(prefix="calm-line-paths-") as folder:
+        if url:
+            token = os.environ.get("TWILIO_AUTH_TOKEN")
+            if not token:
+                raise click.UsageError("--url needs TWILIO_AUTH_TOKEN, the line's auth token, "
+                                       "in the environment")
+            remote = paths.remote_line(url, token)
+
+            def line_for(test):
+                if test.settings:
+                    return None, "skipped: it needs settings a deployed line has its own of"
+                if test.replied_stop:
+                    return None, "skipped: a deployed line cannot be told a number sent STOP"
+                return remote, ""
+        else:
+            apps: dict = {}
+
+            def line_for(test):
+                key = tuple(sorted(test.settings.items()))
+                if key not in apps:
+                    sub = Path(folder) / str(len(apps))
+                    try:
+                        apps[key] = paths.local_line(paths.in_process_app(
+                            flows_file, prompts_dir, str(sub), test.settings))
+                    except FlowError as exc:
+                        raise click.ClickException(
+                            "the flow is broken (ivr check):\n"
+                            + "\n".join(map(_shown, exc.errors or exc.problems))) from None
+                return apps[key], ""
+
+        results = _path_results(found, line_for)
+    _show_paths(results, as_json)
+    if not all(result.passed for result in results):
+        sys.exit(1)
+
+
+def _show_paths(results: list[paths.Result], as_json: bool) -> None:
+    import json
+
+    if as_json:
+        click.echo(json.dumps([r.to_dict() for r in results], indent=2, ensure_ascii=False))
+        return
+    for result in results:
+        mark = "pass" if result.passed else "FAIL"
+        click.secho(f"{mark}  {result.file}  {result.name}", fg=None if result.passed else "red")
+        for failure in result.failures:
+            click.echo(textwrap.indent(str(failure), "      "))
+        for note in result.notes:
+            click.echo(f"      note: {note}")
+    failed = sum(not r.passed for r in results)
+    click.echo(f"{len(results) - failed} of {_count(len(results), 'path')} passed."
+               + (f" {failed} failed." if failed else ""))
+
+
+COMMANDS = [check_command, schema_command, graph_command, script_command, paths_command]

@@ -16,6 +16,7 @@ from ivr.call import speech
 from ivr.call.flow import TARGET_FIELDS, Flow, Node
 
 FIRST_WORDS = 8
+SHOWN_PHRASES = 2  # on an arrow; the rest are in the script, and on the diagram page
 URGENT_COLOUR = "#b00020"
 QUIET_COLOUR = "#8a8a8a"
 OUTCOMES = {  # what takes a caller along a way on, in words
@@ -69,8 +70,11 @@ def flow_edges(flow: Flow, raw_nodes: dict, all_keys: bool = True) -> list[Edge]
         raw_choices = (raw_nodes.get(node.id) or {}).get("choices", ())
         for index, choice in enumerate(node.choices):
             requires = raw_choices[index].get("requires") if index < len(raw_choices) else None
-            words = ", ".join(choice.phrases)
+            shown = choice.phrases if all_keys else choice.phrases[:SHOWN_PHRASES]
+            words = ", ".join(shown) + (", …" if len(shown) < len(choice.phrases) else "")
             label = f"{choice.key}: {words}" if words else choice.key
+            if choice.to == flow.urgent and node.id != flow.urgent and not all_keys:
+                label = choice.key  # the same words from every menu: listed once, on the step
             if requires:
                 label += f"\n(optional: only when {requires} is set)"
             out.append(Edge(node.id, choice.to, "choice", label, requires,
@@ -141,8 +145,11 @@ def to_dot(flow: Flow, raw_nodes: dict, optional: frozenset[str] | set[str] = fr
            all_keys: bool = False) -> str:
     lines = [
         "digraph calm_line {",
+        # Tighter ranks, and the many arrows into the urgent step merged (concentrate):
+        # the picture fits a screen's width with far fewer crossings.
         "  graph" + _attrs(rankdir="TB", fontname="Helvetica", label="Calm Line: the call flow",
-                           labelloc="t"),
+                           labelloc="t", nodesep="0.3", ranksep="0.5", concentrate="true",
+                           newrank="true"),
         "  node" + _attrs(fontname="Helvetica", fontsize="11", style="filled", fillcolor="white"),
         "  edge" + _attrs(fontname="Helvetica", fontsize="9"),
     ]
@@ -237,6 +244,33 @@ def to_mermaid(flow: Flow, raw_nodes: dict, optional: frozenset[str] | set[str] 
         lines.append(f"  linkStyle {','.join(urgent)} stroke:{URGENT_COLOUR},stroke-width:3px,"
                      f"color:{URGENT_COLOUR}")
     return "\n".join(lines) + "\n"
+
+
+def inline_svg(svg: str) -> str:
+    """Graphviz's SVG without its XML prolog and doctype, to sit inside an HTML page."""
+    start = svg.find("<svg")
+    return svg[start:] if start >= 0 else svg
+
+
+def steps_in_words(flows_file, prompts_dir) -> list[dict]:
+    """Each step of the diagram in words, for the page that shows it: its id (the
+    diagram's), number and name, what the caller hears, and where its keys lead."""
+    from ivr.call import flow as flow_module
+    from ivr.flowtools import plain
+
+    flows_doc, prompts_doc = flow_module.load_docs(flows_file, prompts_dir)
+    flow = flow_module.build(flows_doc, prompts_doc, dict(flow_module.ALL_OPTIONAL))
+    names, numbers = plain.titles(flow), plain.numbered(flow)
+    steps = []
+    for node in flow.nodes.values():
+        choices = [f"Key {plain._key(c.key)}"
+                   + (f" or “{'”, “'.join(c.phrases)}”" if c.phrases else "")
+                   + f": {plain.name(flow, c.to, names, numbers)}" for c in node.choices]
+        steps.append({"id": node.id, "number": numbers[node.id], "name": names[node.id],
+                      "kind": node.type.replace("_", " "), "heard": plain.heard(flow, node),
+                      "choices": choices,
+                      "links": [flow.links[k].label for k in node.links if k in flow.links]})
+    return steps
 
 
 def from_files(flows_file, prompts_dir, fmt: str = "svg", all_keys: bool = False) -> str:

@@ -8,7 +8,6 @@ diffs; a plain, self-contained HTML page (everything escaped) to read or print.
 """
 from __future__ import annotations
 
-import hashlib
 import html
 from dataclasses import dataclass
 from pathlib import Path
@@ -249,7 +248,47 @@ def document(flow: Flow, raw_nodes: dict, files: list[Path], problems: list[Prob
                         "many tries, to the end of the call (key 9 left out)."))
     endings = paths(flow, flow.finish, set()) + paths(flow, flow.give_up, {flow.finish})
     blocks.append(("table", ["#", "path", "time", "note"], _path_rows(flow, endings, optional)))
-    return blocks
+    from ivr.flowtools import plain
+
+    return blocks + plain.sign_off(files)
+
+
+def from_start(flow: Flow) -> list:
+    """The paths of the script's table: from the start to the finish step, key 9 once."""
+    first_menu = next((node_id for node_id in _message_chain(flow, flow.start)
+                       if flow.nodes[node_id].type == "menu"), None)
+    return paths(flow, flow.start, {flow.finish}, urgent_from=first_menu)
+
+
+def path_seconds(flow: Flow, path) -> float:
+    return sum(speech.step_seconds(flow, flow.nodes[node_id]) for _, node_id in path
+               if node_id in flow.nodes)
+
+
+HOW = {"key": "press", "then": "then", "if it fails": "if that fails",
+       "text arranged": "text arranged", "needs a number": "needs a number",
+       "opted out of texts": "no texts"}
+
+
+def plain_path(path, names: dict[str, str]) -> str:
+    """A path in words: 'The start of every call → The main menu → (press 2) To get ...'."""
+    out = []
+    for how, node_id in path:
+        how = how.replace("key ", "press ") if how.startswith("key ") else HOW.get(how, how)
+        out.append((f"({how}) " if how and how != "then" else "") + names.get(node_id, node_id))
+    return " → ".join(out)
+
+
+def staff_document(flow: Flow, raw_nodes: dict, files: list[Path], problems: list[Problem],
+                   optional: set[str]) -> list:
+    """The plain-words version for sign-off (plain.py): no step ids, no setting names."""
+    from ivr.flowtools import plain
+
+    def rows(names, numbers):
+        return [[str(n), plain_path(path, names), speech.clock(path_seconds(flow, path))]
+                for n, path in enumerate(from_start(flow), 1)]
+
+    return plain.document(flow, raw_nodes, files, problems, optional, rows)
 
 
 def _text_blocks(flow: Flow) -> list:
@@ -278,10 +317,9 @@ def _relative(path: Path) -> str:
 
 
 def _digest(path: Path) -> str:
-    try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
-    except OSError:
-        return "(unreadable)"
+    from ivr.flowtools import plain
+
+    return plain.digest(path)
 
 
 # -- rendering -----------------------------------------------------------------

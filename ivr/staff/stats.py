@@ -73,11 +73,12 @@ def window_start(since: str, now: datetime | None = None) -> datetime:
 # -- the figures ----------------------------------------------------------------------------
 
 
-def _text_counts(start: datetime) -> dict[str, int]:
+def _text_counts(start: datetime, practice: bool = False) -> dict[str, int]:
     table = store.outbox
     query = (sa.select(table.c.status, sa.func.count())
-             .where(table.c.created_at >= start, table.c.simulated == sa.false())
-             .group_by(table.c.status))
+             .where(table.c.created_at >= start).group_by(table.c.status))
+    if not practice:
+        query = query.where(table.c.simulated == sa.false())
     counts = dict.fromkeys(("waiting", "sent", "delivered", "failed", "opted_out"), 0)
     with store.read() as conn:
         for status, count in conn.execute(query):
@@ -95,14 +96,30 @@ def _simulated_calls(start: datetime) -> int:
         return conn.execute(query).scalar() or 0
 
 
-def figures(start: datetime, now: datetime | None = None, flow=None) -> dict:
-    """Every figure for calls that started at or after ``start`` (needs an app context)."""
+def _events(start: datetime, practice: bool) -> list:
+    """The events of real calls, and with practice those of simulator calls too, in order."""
+    rows = list(events.load(start))
+    if practice:
+        rows = sorted(rows + list(events.load(start, simulated=True)), key=lambda row: row.id)
+    return rows
+
+
+def figures(start: datetime, now: datetime | None = None, flow=None,
+            practice: bool = False) -> dict:
+    """Every figure for calls that started at or after ``start`` (needs an app context).
+
+    practice=True counts the simulator's practice calls too, for training staff to read
+    the page; the result says so ("practice_included"), and the page marks it.
+    """
     now = now or store.utcnow()
     flow = flow or current_app.extensions["calm_line.flow"]
     events.flush()
     calls: dict[str, list] = defaultdict(list)
     started: dict[str, datetime] = {}
-    for row in events.load(start):
+    practice_calls = set()
+    for row in _events(start, practice):
+        if row.simulated:
+            practice_calls.add(row.call_key)
         if row.call_key is None:
             continue
         if row.kind == "call_started":
@@ -164,12 +181,14 @@ def figures(start: datetime, now: datetime | None = None, flow=None) -> dict:
          "by_voice": via[key]["voice"]}
         for key in sorted(set(chosen) - known) if key.isdigit()
     ]
-    texts = {"offered": offered, "asked": asked, **_text_counts(start)}
+    texts = {"offered": offered, "asked": asked, **_text_counts(start, practice)}
     return {
         "since": start.isoformat(timespec="minutes") + "Z",
         "until": now.isoformat(timespec="minutes") + "Z",
         "calls": total,
-        "simulated_calls_left_out": _simulated_calls(start),
+        "practice_included": practice,
+        "practice_calls": len(practice_calls & set(calls)),
+        "simulated_calls_left_out": 0 if practice else _simulated_calls(start),
         "per_day": days,
         "branches": branches,
         "endings": {name: endings[name] for name in ENDINGS},
@@ -255,13 +274,14 @@ def bar_rows(items: list[tuple[str, int, str]], width: int = 520, row_h: int = 2
 @staff.login_required
 def page():
     since = request.args.get("since", DEFAULT_SINCE)
+    practice = request.args.get("practice") == "1"
     error = None
     try:
         start = window_start(since)
     except ValueError as exc:
         error, since = str(exc), DEFAULT_SINCE
         start = window_start(since)
-    data = figures(start)
+    data = figures(start, practice=practice)
     branch_chart = bar_rows([(f"{b['key']} {b['step']}", b["calls"], percent(b["share"]))
                              for b in data["branches"]])
     hang_up_chart = bar_rows([(h["step"], h["calls"], str(h["calls"]))
@@ -271,7 +291,7 @@ def page():
         "stats/page.html", data=data, since=since, error=error, choices=CHOICES_OF_SINCE,
         chart=column_chart(data["per_day"]), branch_chart=branch_chart,
         hang_up_chart=hang_up_chart, percent=percent, duration=duration,
-        ending_labels=ENDING_LABELS,
+        ending_labels=ENDING_LABELS, practice=practice,
     ), status
 
 
@@ -286,10 +306,13 @@ def init_app(app) -> None:
 
 def report(data: dict) -> str:
     """The figures as plain text for a terminal."""
+    left_out = (f"PRACTICE CALLS INCLUDED: {data['practice_calls']} of them (for training)"
+                if data.get("practice_included")
+                else f"simulator calls left out: {data['simulated_calls_left_out']}")
     lines = [
         f"Calm Line figures from {data['since']} to {data['until']} (UTC)",
         f"Calls: {data['calls']}    median length: {duration(data['median_call_seconds'])}"
-        f"    (simulator calls left out: {data['simulated_calls_left_out']})",
+        f"    ({left_out})",
         "",
         "Calls per day",
     ]
@@ -327,14 +350,16 @@ def report(data: dict) -> str:
 @click.option("--since", default=DEFAULT_SINCE, show_default=True,
               help="The period: 7d (whole days, with today), 30d, 24h.")
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+@click.option("--practice", is_flag=True,
+              help="Count the simulator's practice calls too (for training; marked as such).")
 @with_appcontext
-def stats_command(since, as_json):
-    """This period's anonymous figures (simulator calls left out)."""
+def stats_command(since, as_json, practice):
+    """This period's anonymous figures (simulator calls left out unless --practice)."""
     try:
         start = window_start(since)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--since") from None
-    data = figures(start)
+    data = figures(start, practice=practice)
     click.echo(json.dumps(data, indent=2) if as_json else report(data))
 
 

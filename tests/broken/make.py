@@ -162,11 +162,11 @@ CASES: dict[str, list[tuple[str, str | None, str, str]]] = {
          "    say: [school.speak, school.dsl, school.tell, school.image, school.spread,  # expect: W002\n"
          "          talk.nspcc, talk.number, talk.web,\n"),
     ],
-    "W003-long-sentence": [
+    "E043-long-sentence": [
         (PROMPTS, None,
          '  school.tell: "Tell them what has happened, and what you have done so far."\n',
          '  school.tell: "You can tell them what has happened, what you have done so far, who else '
-         'knows about it, and what help your child would like from them now."  # expect: W003\n'),
+         'knows about it, and what help your child would like from them now."  # expect: E043\n'),
     ],
     "W004-many-choices": [
         (FLOWS, "  main:\n", '    choices:\n      - key: "9"\n',

@@ -34,8 +34,8 @@ from ivr.staff.simulator.call import ScriptError, SimulatedCall, local_transport
 
 ORDER = "calm_line.simulate.order"
 QUIT = {"q", "quit", "hangup", "hang up", "exit"}
-HINT = ("Type a key (0-9, * or #) or a run of keys, words to say them, "
-        "Enter to stay silent, q to hang up.")
+HINT = ("Type a key (0-9, * or #) or a run of keys (a number ends with #), words to say "
+        "them, Enter to stay silent, q to hang up.")
 
 
 class InOrder(click.Command):
@@ -80,6 +80,19 @@ def read_action(line: str) -> tuple[str, str]:
     if all(ch in "0123456789*#" for ch in text.replace(" ", "")):
         return "key", text.replace(" ", "")
     return "say", text
+
+
+def typed(call: SimulatedCall, action: str, value: str) -> list:
+    """What staff typed, played as on the web page: a number waits for its #
+    (keys go one by one, and Enter alone is the silence that sends what was keyed)."""
+    if action != "key":
+        return perform(call, action, value)
+    entries: list = []
+    for key in value:
+        entries += call.key(key)
+        if call.ended or (entries and entries[-1].refused):
+            break
+    return entries
 
 
 # -- showing and speaking ------------------------------------------------------------
@@ -144,7 +157,7 @@ def show_end(call) -> None:
         click.secho(f"The text could not be shown: {call.text_error}", fg="yellow")
     elif text is None:
         click.echo("No text was arranged on this call.")
-    elif not text.get("sent"):
+    elif not text.get("shown"):
         click.echo(text["note"])
     else:
         segments = text["segments"]
@@ -207,8 +220,9 @@ def simulate(keys, say, do, from_choice, as_json, url, speak, verbose):
             # Found only when this machine shares the server's database (a local
             # `ivr serve`); sending a practice text from here only records it locally.
             return texts.after_call(call_sid) or {
-                "sent": False, "note": "No text for this call in this machine's database "
-                "(the server may use another: see its /simulator page)."}
+                "sent": False, "shown": False,
+                "note": "No text for this call in this machine's database "
+                        "(the server may use another: see its /simulator page)."}
     else:
         _prepare_database()
         transport = local_transport(app)
@@ -244,7 +258,10 @@ def simulate(keys, say, do, from_choice, as_json, url, speak, verbose):
                                 err=as_json)
         except (EOFError, click.Abort):
             line = "q"
-        run(perform(call, *read_action(line)))
+        run(typed(call, *read_action(line)))
+        if call.buffer and not as_json:
+            click.secho(f"  Keyed so far: {call.buffer} (press # to finish, as on the web page)",
+                        dim=True)
     if not call.ended:
         run(call.hang_up())
     if as_json:

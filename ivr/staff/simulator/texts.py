@@ -65,7 +65,8 @@ def _send_now(key: str) -> None:
 
 def after_call(call_sid: str, send: bool = True, wait: float = WAIT_SECONDS) -> dict | None:
     """What followed the call: None when no text was asked for, else a dict with
-    sent (bool), to (masked), body, segments, characters and a note for staff."""
+    sent (always False: a practice text is never sent), shown (True with a body),
+    to (masked), body, segments, characters and a note for staff."""
     key = store.call_key(call_sid)
     deadline = time.monotonic() + wait
     while True:
@@ -79,7 +80,8 @@ def after_call(call_sid: str, send: bool = True, wait: float = WAIT_SECONDS) -> 
         if sent:
             text = sent[0]
             return {
-                "sent": True, "to": text["to"], "body": text["body"],
+                # A practice text is never sent: "shown" says there is a body to show.
+                "sent": False, "shown": True, "to": text["to"], "body": text["body"],
                 "segments": text["segments"], "characters": len(text["body"]),
                 "simulated": text["simulated"],
                 "note": "Not really sent: a practice call's text is only shown here.",
@@ -91,4 +93,4 @@ def after_call(call_sid: str, send: bool = True, wait: float = WAIT_SECONDS) -> 
     if note is None:
         note = ("The text is still waiting to be sent." if row.status in outbox.PENDING
                 else f"The text is {row.status.replace('_', ' ')}.")
-    return {"sent": False, "status": row.status, "note": note}
+    return {"sent": False, "shown": False, "status": row.status, "note": note}

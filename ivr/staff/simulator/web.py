@@ -206,7 +206,24 @@ def page():
 @bp.get("/diagram")
 @staff.login_required
 def diagram():
-    """The flow as a diagram (ivr graph): SVG with Graphviz, else Mermaid text."""
+    """The flow diagram inside the staff pages: fit to the width, zoom, pan, and a step's
+    words when it is clicked (or chosen from the list under it)."""
+    from ivr.flowtools import graph
+
+    flows, prompts = current_app.config["FLOWS_FILE"], current_app.config["PROMPTS_DIR"]
+    svg, mermaid = None, None
+    try:
+        svg = graph.inline_svg(graph.from_files(flows, prompts, "svg"))
+    except graph.GraphvizMissing:
+        mermaid = graph.from_files(flows, prompts, "mermaid")
+    return render_template("simulator/diagram.html", svg=svg, mermaid=mermaid,
+                           steps=graph.steps_in_words(flows, prompts))
+
+
+@bp.get("/diagram.svg")
+@staff.login_required
+def diagram_file():
+    """The diagram alone (ivr graph): SVG with Graphviz, else Mermaid text."""
     from ivr.flowtools import graph
 
     flows, prompts = current_app.config["FLOWS_FILE"], current_app.config["PROMPTS_DIR"]
@@ -262,6 +279,24 @@ def show_call(call_id):
     if held is None:
         return _problem("That practice call has ended or expired. Start a new call.", 404)
     return jsonify(_state(call_id, held.call))
+
+
+@bp.get("/api/calls/<call_id>/path")
+@staff.login_required
+def save_path(call_id):
+    """The practice call as a path test (paths/*.yaml) that `ivr paths` plays back."""
+    from ivr.flowtools import paths
+
+    held = calls().get(call_id, _owner())
+    if held is None:
+        return _problem("That practice call has ended or expired. Start a new call.", 404)
+    call = held.call
+    summary = call.summary()
+    body = paths.to_yaml(call.from_kind, summary["turns"], "A practice call",
+                         text=call.text, ended=call.ended)
+    response = current_app.response_class(body, mimetype="application/yaml")
+    response.headers["Content-Disposition"] = 'attachment; filename="practice-call.yaml"'
+    return response
 
 
 @bp.post("/api/calls/<call_id>/actions")

@@ -210,7 +210,7 @@
       textNote.textContent = "The text could not be shown: " + data.text_error;
     } else if (!text) {
       textNote.textContent = "No text was arranged on this call.";
-    } else if (!text.sent) {
+    } else if (!text.shown) {
       textNote.textContent = text.note;
     } else {
       textMeta.textContent = "To " + text.to + " \u00b7 " + text.segments + " segment" +
@@ -219,6 +219,7 @@
       textBody.hidden = false;
       textNote.textContent = text.note;
     }
+    el("save-path").href = callUrl("/path");
     if (endedNow) { el("ended-title").focus({ preventScroll: false }); }
   }
 
