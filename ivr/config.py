@@ -96,6 +96,7 @@ def from_env(env=None) -> dict:
         "FLOWS_FILE": _text(env, "FLOWS_FILE", str(REPO_ROOT / "flows.yaml")),
         "PROMPTS_DIR": _text(env, "PROMPTS_DIR", str(REPO_ROOT / "prompts")),
         "DEFAULT_REGION": region,
+        "TEXT_MAX_SEGMENTS": _number(env, "TEXT_MAX_SEGMENTS", 3, int, 1),
         "SMS_RATE_PER_SECOND": _number(env, "SMS_RATE_PER_SECOND", 1.0, float, 0.01),
         "TEXT_HOLD_MINUTES": _number(env, "TEXT_HOLD_MINUTES", 10.0, float, 0),
         "SMS_MAX_ATTEMPTS": _number(env, "SMS_MAX_ATTEMPTS", 10, int, 1),

@@ -267,12 +267,15 @@ def test_a_text_line_too_long_on_its_own(tmp_path):
 
 def test_every_combination_of_branches_is_checked(monkeypatch):
     seen = []
-    real = checks.textbody.compose
-    monkeypatch.setattr(checks.textbody, "compose", lambda flow, heard: seen.append(
+    real = checks.textbody.compose_parts
+    monkeypatch.setattr(checks.textbody, "compose_parts", lambda flow, heard: seen.append(
         tuple(heard)) or real(flow, heard))
     collect(REPO_ROOT / "flows.yaml", REPO_ROOT / "prompts")
     flow, _ = validate.load(REPO_ROOT / "flows.yaml", REPO_ROOT / "prompts")
-    with_links = {node.links for node in flow.nodes.values() if node.links}
+    # one branch for each different (links, numbers said): talk (Childline) is not steps
+    with_links = {(node.links, tuple(checks.textbody.numbers_heard(flow, [node.id])))
+                  for node in flow.nodes.values() if node.links}
+    assert len(with_links) == 6
     assert len(set(seen)) == 2 ** len(with_links)
 
 

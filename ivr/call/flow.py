@@ -24,6 +24,8 @@ ACTION_TYPES = ("text_request", "text_confirm")
 # Fields of a node that name another node.
 # Settings a choice may require ("requires:"), switched on to check the flow.
 ALL_OPTIONAL = {"NSPCC_DIAL_NUMBER": "+440000000000"}
+# The app settings the flow depends on: the number to dial, the texts' size.
+FLOW_SETTINGS = ("NSPCC_DIAL_NUMBER", "TEXT_MAX_SEGMENTS")
 TARGET_FIELDS = ("next", "on_fail", "on_give_up", "on_queued", "on_need_number", "on_opted_out")
 
 
@@ -191,7 +193,7 @@ def build(flows: yamlfile.YamlDoc, prompts: yamlfile.YamlDoc, settings: dict) ->
         }),
         safety=tuple(str(s) for s in words.get("safety") or ()),
         sms=MappingProxyType({str(k): str(v) for k, v in (words.get("sms") or {}).items()}),
-        settings=MappingProxyType({k: settings.get(k) for k in ("NSPCC_DIAL_NUMBER",)}),
+        settings=MappingProxyType({k: settings.get(k) for k in FLOW_SETTINGS}),
         source=flows.file,
     )
 

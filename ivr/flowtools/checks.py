@@ -31,6 +31,7 @@ URGENT_KEY = "9"
 MAX_CHOICES = 5  # DESIGN.md: "The menu offers at most five choices at once"
 FIRST_WORDS = 25  # DESIGN.md: the 999 instruction within the first 25 spoken words
 MAX_SEGMENTS = getattr(textbody, "MAX_SEGMENTS", 3)
+MAX_TEXTS = 2  # a text too long for TEXT_MAX_SEGMENTS goes as two, never more
 MAX_COMBINATIONS = 4096  # texts composed to check every combination of branches
 
 SCHEMA_DIR = REPO_ROOT / "schema"
@@ -69,8 +70,9 @@ CODES = {
     "E038": ("error", "a link that is not https or not on an allowed site"),
     "E039": ("error", "a web address written in the words that is not on an allowed site, or not https"),
     "E040": ("error", "a text with characters outside the GSM-7 alphabet"),
-    "E041": ("error", "a text longer than 3 SMS segments"),
+    "E041": ("error", "a text longer than TEXT_MAX_SEGMENTS (3) SMS segments, or more than two texts"),
     "E042": ("error", "a spoken key name that leads to the wrong key (nine: \"8\")"),
+    "E043": ("error", "a text lacks a link's label, a link, or a number the caller heard"),
     "W001": ("warning", "a prompt, link or number that nothing uses"),
     "W002": ("warning", "a step talks for more than 45 seconds before its choices"),
     "W003": ("warning", "a sentence of more than 25 words"),
@@ -721,7 +723,9 @@ def _not_gsm(text: str) -> str:
 
 
 def check_texts(flow: Flow, flows: YamlDoc, prompts: YamlDoc) -> list[Problem]:
-    """Every text the line may send: GSM-7 characters only, at most MAX_SEGMENTS segments."""
+    """Every text the line may send, for every combination of branches heard: GSM-7
+    characters only, at most two texts of TEXT_MAX_SEGMENTS segments, every link with its
+    label, every number the caller heard."""
     problems = []
     sources = [(("sms", key), flow.written(text)) for key, text in flow.sms.items()]
     for key, link in flow.links.items():
@@ -734,39 +738,70 @@ def check_texts(flow: Flow, flows: YamlDoc, prompts: YamlDoc) -> list[Problem]:
                 f"{'.'.join(map(str, path))} has {', '.join(repr(ch) for ch in odd)}, not in the "
                 f"GSM-7 alphabet of texts: one such character makes the whole text cost twice as "
                 f"many segments; write it with plain letters"))
-        elif path[0] == "sms" and textbody.segments(textbody.plain(text)) > MAX_SEGMENTS:
+        elif path[0] == "sms" and textbody.segments(textbody.plain(text)) > textbody.max_segments(flow):
             problems.append(prompts.problem(
-                path, "E041", f"{'.'.join(map(str, path))} alone is longer than {MAX_SEGMENTS} "
+                path, "E041", f"{'.'.join(map(str, path))} alone is longer than "
+                              f"{textbody.max_segments(flow)} "
                               f"SMS segments: shorten it"))
     if problems:
         return problems
     seen = reachable(flow)
     branches, by_links = [], set()
-    for node in flow.nodes.values():  # one branch for each different set of links
-        if node.links and node.id in seen and node.links not in by_links:
-            by_links.add(node.links)
+    for node in flow.nodes.values():  # one branch for each different set of links and numbers
+        kind = (node.links, tuple(textbody.numbers_heard(flow, [node.id])))
+        if node.links and node.id in seen and kind not in by_links:
+            by_links.add(kind)
             branches.append(node.id)
     combos = itertools.chain.from_iterable(
         itertools.combinations(branches, size) for size in range(len(branches) + 1))
     # Smallest first, so the report names the fewest branches; the longest text
     # (every branch) is always among them.
     for heard in [*itertools.islice(combos, MAX_COMBINATIONS), tuple(branches)]:
-        body = textbody.compose(flow, list(heard))
-        odd = _not_gsm(body)
-        count = textbody.segments(body)
-        if not odd and count <= MAX_SEGMENTS:
-            continue
-        who = ", ".join(repr(b) for b in heard) or "no step with links"
-        doc, where = (flows, _node_path(heard[-1], "links")) if heard else (prompts, ("sms",))
-        if odd:
-            return [doc.problem(where, "E040", f"the text for a caller who heard {who} has "
-                                               f"{odd!r}, outside the GSM-7 alphabet")]
-        return [doc.problem(
-            where, "E041",
-            f"the text for a caller who heard {who} takes {count} SMS segments (at most "
-            f"{MAX_SEGMENTS}): shorten the link labels or the sms lines in {prompts.file}, or "
-            f"add fewer links to these steps")]
+        problem = _text_problem(flow, flows, prompts, list(heard))
+        if problem:
+            return [problem]
     return []
+
+
+def _text_missing(flow: Flow, heard: list[str], whole: str) -> list[str]:
+    """What a caller who heard these branches would not find in their text: a link's label
+    or address, or a number they heard (999 and the NSPCC always)."""
+    missing = []
+    for link in textbody.links_heard(flow, heard):
+        if link.url not in whole and textbody._bare(link.url) not in whole.lower():
+            missing.append(f"the link {link.key} ({link.url})")
+        elif link.url in whole and f"{link.label}:\n{link.url}" not in whole:
+            missing.append(f"the label of link {link.key} ({link.label!r})")
+    names = [n for n, number in flow.numbers.items() if _digits(number) in ("999", "08088005000")]
+    for name in dict.fromkeys(names + textbody.numbers_heard(flow, heard)):
+        if flow.numbers[name] not in whole:
+            missing.append(f"the number {{{name}}} ({flow.numbers[name]}): add a line "
+                           f"sms.number_{name} that gives it")
+    return missing
+
+
+def _text_problem(flow: Flow, flows: YamlDoc, prompts: YamlDoc, heard: list[str]) -> Problem | None:
+    parts = textbody.compose_parts(flow, heard)
+    limit = textbody.max_segments(flow)
+    who = ", ".join(repr(b) for b in heard) or "no step with links"
+    doc, where = (flows, _node_path(heard[-1], "links")) if heard else (prompts, ("sms",))
+    odd = _not_gsm("".join(parts))
+    if odd:
+        return doc.problem(where, "E040", f"the text for a caller who heard {who} has "
+                                          f"{odd!r}, outside the GSM-7 alphabet")
+    counts = [textbody.segments(part) for part in parts]
+    if len(parts) > MAX_TEXTS or max(counts) > limit:
+        return doc.problem(
+            where, "E041",
+            f"the text for a caller who heard {who} takes {len(parts)} text(s) of "
+            f"{', '.join(map(str, counts))} SMS segments (at most {MAX_TEXTS} texts of {limit}): "
+            f"shorten the link labels or the sms lines in {prompts.file}, or add fewer links "
+            f"to these steps")
+    missing = _text_missing(flow, heard, "\n".join(parts))
+    if missing:
+        return doc.problem(where, "E043", f"the text for a caller who heard {who} lacks "
+                                          f"{'; '.join(missing)}")
+    return None
 
 
 CHECKS = [

@@ -290,10 +290,12 @@ def _text_blocks(flow: Flow) -> list:
               ("ol", textbody.compose(flow, []).splitlines())]
     branches = [node.id for node in flow.nodes.values() if node.links]
     if branches:
-        body = textbody.compose(flow, branches)
+        parts = textbody.compose_parts(flow, branches)
+        sizes = ", ".join(f"{textbody.segments(part)} SMS segment(s), {len(part)} characters"
+                          for part in parts)
         blocks.append(("p", f"The longest text, for a caller who heard every step with links "
-                            f"({textbody.segments(body)} SMS segment(s), {len(body)} characters):"))
-        blocks.append(("ol", body.splitlines()))
+                            f"({len(parts)} text(s): {sizes}):"))
+        blocks.append(("ol", [line for part in parts for line in part.splitlines()]))
     others = [key for key in flow.sms if key not in ("intro", "nspcc", "danger", "stop")]
     if others:
         blocks.append(("p", "Replies to texts:"))

@@ -137,14 +137,18 @@ CASES: dict[str, list[tuple[str, str | None, str, str]]] = {
         (PROMPTS, None, '    label: "Parent Info"\n', '    label: "Parent Info ✔"  # expect: E040\n'),
     ],
     "E041-text-too-long": [
-        (PROMPTS, None, '  intro: "Calm Line: links from your call."\n',
-         '  intro: "Calm Line: here are the links from your call. Keep this text somewhere safe, '
-         'or delete it once you have saved the links you need."\n'),
+        (PROMPTS, None, '    label: "Report to the IWF"\n',
+         '    label: "' + "Report it to the Internet Watch Foundation, the IWF. " * 8 + '"\n'),
         (FLOWS, "  removal_more:\n", "    links: [iwf_report, take_it_down]\n",
          "    links: [iwf_report, take_it_down]  # expect: E041\n"),
     ],
     "E042-spoken-key": [
         (FLOWS, None, '  nine: "9"\n', '  nine: "8"  # expect: E042\n'),
+    ],
+    "E043-text-lacks-a-number": [
+        (PROMPTS, None, '  number_childline: "Childline, free for your child, day or night: {childline}"\n',
+         ''),
+        (FLOWS, "  talk:\n", "    links: [nspcc]\n", "    links: [nspcc]  # expect: E043\n"),
     ],
     "W001-unused-prompt": [
         (PROMPTS, None, '  welcome.for_whom:',
