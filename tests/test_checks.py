@@ -148,7 +148,7 @@ def test_warnings_do_not_stop_the_app():
 
 def test_a_dead_end_says_what_to_add(tmp_path):
     flows, prompts = copy_shipped(tmp_path)
-    edit(flows, "    on_need_number: number_entry\n", "", after="  text_request:")
+    edit(flows, "    on_need_number: number_why\n", "", after="  text_request:")
     problems = collect(flows, prompts.parent)
     [dead] = [p for p in problems if p.code == "E027"]
     assert "'text_request'" in dead.message and "on_need_number" in dead.message

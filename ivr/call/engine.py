@@ -116,9 +116,11 @@ def understand(flow: Flow, node: Node, digits: str | None, speech: str | None) -
 
 def _retry(flow: Flow, state: CallState, node: Node, notice_name: str) -> Step:
     tries = state.tries + 1
-    if tries >= int(flow.gather.get("max_tries", 3)):
-        return enter(flow, node.target("on_give_up") or flow.give_up, state.heard)
     notice = flow.notices.get(notice_name)
+    if tries >= int(flow.gather.get("max_tries", 3)):
+        # The give-up words follow a notice that says what happened: silence, or
+        # words the line heard but could not place (issue 14).
+        return enter(flow, node.target("on_give_up") or flow.give_up, state.heard, notice)
     return Step(replace(state, tries=tries), (node.id,), notice, reprompt=True)
 
 
