@@ -65,6 +65,14 @@ def _e164(env, name, region):
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+def _nation(env, name):
+    """Whose UK bank holidays close the dialled line: ENG (England and Wales), WLS, SCT, NIR."""
+    raw = (_text(env, name, "ENG")).upper()
+    if raw not in ("ENG", "WLS", "SCT", "NIR"):
+        raise SettingError(name, f"{raw!r} is not ENG (England and Wales), WLS, SCT or NIR")
+    return raw
+
+
 def _account_sid(env, name, prefix):
     raw = _text(env, name)
     if raw is not None and not (raw.startswith(prefix) and len(raw) == 34):
@@ -96,6 +104,7 @@ def from_env(env=None) -> dict:
         "FLOWS_FILE": _text(env, "FLOWS_FILE", str(REPO_ROOT / "flows.yaml")),
         "PROMPTS_DIR": _text(env, "PROMPTS_DIR", str(REPO_ROOT / "prompts")),
         "DEFAULT_REGION": region,
+        "BANK_HOLIDAYS": _nation(env, "BANK_HOLIDAYS"),
         "TEXT_MAX_SEGMENTS": _number(env, "TEXT_MAX_SEGMENTS", 3, int, 1),
         "SMS_RATE_PER_SECOND": _number(env, "SMS_RATE_PER_SECOND", 1.0, float, 0.01),
         "TEXT_HOLD_MINUTES": _number(env, "TEXT_HOLD_MINUTES", 10.0, float, 0),

@@ -124,12 +124,14 @@ class Caller:
 
     def __init__(self, transport, from_number: str = SIMULATED_FROM["mobile"],
                  to_number: str = "+441134960000", call_sid: str | None = None,
-                 simulated: bool = False, dial_status: str = "completed"):
+                 simulated: bool = False, dial_status: str = "completed",
+                 at: str | None = None):
         self.transport = transport
         self.validator = RequestValidator(transport.token)
         self.call_sid = call_sid or "CA" + secrets.token_hex(16)
         self.from_number, self.to_number = from_number, to_number
         self.simulated, self.dial_status = simulated, dial_status
+        self.at = at  # a practice call played as if at this time ("2026-12-25 23:00", London)
         self.turns: list[Turn] = []
         self.pending: ET.Element | None = None  # the <Gather> we are inside
         self._rest: list[ET.Element] = []  # the verbs after it, played on silence
@@ -209,6 +211,8 @@ class Caller:
         }
         if self.simulated:
             params["CalmLineSimulated"] = "1"
+            if getattr(self, "at", None):  # callers pickled before `at` existed have none
+                params["CalmLineAt"] = self.at
         params.update(extra)
         return params
 

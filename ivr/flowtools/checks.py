@@ -18,7 +18,7 @@ import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from ivr.call import speech
+from ivr.call import hours, speech
 from ivr.call.flow import TARGET_FIELDS, Flow, Node, edges, reachable, schema_errors
 from ivr.call.wording import placeholders
 from ivr.config import REPO_ROOT
@@ -73,6 +73,7 @@ CODES = {
     "E041": ("error", "a text longer than TEXT_MAX_SEGMENTS (3) SMS segments, or more than two texts"),
     "E042": ("error", "a spoken key name that leads to the wrong key (nine: \"8\")"),
     "E043": ("error", "a text lacks a link's label, a link, or a number the caller heard"),
+    "E044": ("error", "opening hours that cannot be read (a day, a time or a date)"),
     "W001": ("warning", "a prompt, link or number that nothing uses"),
     "W002": ("warning", "a step talks for more than 45 seconds before its choices"),
     "W003": ("warning", "a sentence of more than 25 words"),
@@ -804,8 +805,19 @@ def _text_problem(flow: Flow, flows: YamlDoc, prompts: YamlDoc, heard: list[str]
     return None
 
 
+def check_hours(flow: Flow, flows: YamlDoc, prompts: YamlDoc) -> list[Problem]:
+    """Every opening-hours schedule reads: days, times like 08:00-22:00, dates."""
+    problems = []
+    for node_id, raw in flows.data["nodes"].items():
+        if isinstance(raw, dict) and "hours" in raw:
+            _, bad = hours.parse(raw["hours"], _node_path(node_id, "hours"))
+            problems += [flows.problem(path, "E044", f"{'.'.join(map(str, path[1:]))}: {message}")
+                         for path, message in bad]
+    return problems
+
+
 CHECKS = [
-    check_targets, check_prompts, check_menus, check_reachable, check_links,
+    check_targets, check_hours, check_prompts, check_menus, check_reachable, check_links,
     check_dead_ends, check_loops, check_phrases, check_offers,
     check_first_words, check_essentials, check_numbers,
     check_web_addresses, check_texts,

@@ -150,6 +150,10 @@ CASES: dict[str, list[tuple[str, str | None, str, str]]] = {
          ''),
         (FLOWS, "  talk:\n", "    links: [nspcc]\n", "    links: [nspcc]  # expect: E043\n"),
     ],
+    "E044-hours-unreadable": [
+        (FLOWS, "  dial_nspcc:\n", "    hours: {}\n",
+         '    hours:\n      weekly:\n        monday: ["9-5"]  # expect: E044\n'),
+    ],
     "W001-unused-prompt": [
         (PROMPTS, None, '  welcome.for_whom:',
          '  welcome.old: "Welcome to Calm Line."  # expect: W001\n  welcome.for_whom:'),

@@ -82,9 +82,10 @@ def local_transport(app) -> FlaskTransport:
 class SimulatedCall:
     """Drive one call. Every method returns the Entries it produced (possibly none)."""
 
-    def __init__(self, transport, from_choice: str = "mobile", *, flow=None, text_reader=None):
+    def __init__(self, transport, from_choice: str = "mobile", *, flow=None, text_reader=None,
+                 at: str | None = None):
         self.from_kind, self.from_number = caller_number(from_choice)
-        self.caller = Caller(transport, from_number=self.from_number, simulated=True)
+        self.caller = Caller(transport, from_number=self.from_number, simulated=True, at=at)
         self.flow = flow  # to tell a give-up from a goodbye; optional
         self.text_reader = text_reader  # call_sid -> text dict | None, after the call ends
         self.entries: list[Entry] = []
