@@ -218,8 +218,9 @@ class Caller:
         }
         if self.simulated:
             params["CalmLineSimulated"] = "1"
-            if getattr(self, "at", None):  # callers pickled before `at` existed have none
-                params["CalmLineAt"] = self.at
+            at = getattr(self, "at", None)  # callers pickled before `at` existed have none
+            if at:
+                params["CalmLineAt"] = at
         params.update(extra)
         return params
 

@@ -18,7 +18,7 @@ import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from ivr.call import hours, speech
+from ivr.call import engine, hours, speech
 from ivr.call.flow import TARGET_FIELDS, Flow, Node, edges, reachable, schema_errors
 from ivr.call.wording import placeholders
 from ivr.config import REPO_ROOT
@@ -78,6 +78,7 @@ CODES = {
     "W002": ("warning", "a step talks for more than 45 seconds before its choices"),
     "W003": ("warning", "a sentence of more than 25 words"),
     "W004": ("warning", "a menu with more than five choices"),
+    "W005": ("warning", "the first key of a call counts later than 10 seconds in"),
 }
 
 # What each kind of step needs to move the caller on (its ways on), and what
@@ -375,6 +376,21 @@ def check_speaking_time(flow: Flow, flows: YamlDoc, prompts: YamlDoc) -> list[Pr
                     f"keep every sentence to {speech.LONG_SENTENCE_WORDS} words at most (about 15 "
                     f"is best): split it in two"))
     return problems
+
+
+def check_first_key(flow: Flow, flows: YamlDoc, prompts: YamlDoc) -> list[Problem]:
+    """Only the 999 sentence is said before a key counts: it must leave the caller a key
+    within speech.FIRST_KEY_GOAL seconds of the start."""
+    if flow.start not in flow.nodes or not flow.nodes[flow.start].say:
+        return []
+    first = speech.key_counts_after(flow, engine.start(flow))
+    if first <= speech.FIRST_KEY_GOAL:
+        return []
+    return [flows.problem(
+        _node_path(flow.start, "say", 0), "W005",
+        f"the first key of a call counts only after about {first:.0f} seconds, the length of "
+        f"{flow.nodes[flow.start].say[0]} (the 999 sentence, which no key can cut); keep it "
+        f"short enough for a key within {speech.FIRST_KEY_GOAL} seconds")]
 
 
 def _said_key(word: str) -> str | None:
@@ -807,8 +823,9 @@ def _text_problem(flow: Flow, flows: YamlDoc, prompts: YamlDoc, heard: list[str]
 
 def check_hours(flow: Flow, flows: YamlDoc, prompts: YamlDoc) -> list[Problem]:
     """Every opening-hours schedule reads: days, times like 08:00-22:00, dates."""
-    problems = []
-    for node_id, raw in flows.data["nodes"].items():
+    problems: list[Problem] = []
+    nodes = flows.data.get("nodes") if isinstance(flows.data, dict) else None
+    for node_id, raw in (nodes or {}).items():
         if isinstance(raw, dict) and "hours" in raw:
             _, bad = hours.parse(raw["hours"], _node_path(node_id, "hours"))
             problems += [flows.problem(path, "E044", f"{'.'.join(map(str, path[1:]))}: {message}")
@@ -821,7 +838,7 @@ CHECKS = [
     check_dead_ends, check_loops, check_phrases, check_offers,
     check_first_words, check_essentials, check_numbers,
     check_web_addresses, check_texts,
-    check_unused, check_speaking_time,
+    check_unused, check_speaking_time, check_first_key,
 ]
 
 

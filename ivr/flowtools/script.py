@@ -207,7 +207,7 @@ def _answer_times(flow: Flow) -> list:
     first = speech.fastest(flow, [])
     if first is None:
         return []
-    lines = [f"The first key counts at about {speech.clock(first[0])} into the call (goal: within "
+    lines: list = [f"The first key counts at about {speech.clock(first[0])} into the call (goal: within "
              f"{speech.clock(speech.FIRST_KEY_GOAL)}): only the 999 sentence comes before it; "
              f"every other sentence can be cut by a key or by words."]
     menu = flow.nodes.get(engine.start(flow).node)
@@ -252,7 +252,7 @@ def document(flow: Flow, raw_nodes: dict, files: list[Path], problems: list[Prob
     if flow.spoken_keys:
         blocks.append(("p", "Spoken key names: " + ", ".join(
             f"{word} = {key}" for word, key in flow.spoken_keys.items()) + "."))
-    blocks.append(("h2", "Notices (said before a menu is read again)"))
+    blocks.append(("h2", "Notices (said before a menu is read again, and before the give-up words)"))
     blocks.append(("ul", [[f"{name}: ", Code(key), ": " + _fill(flow, key)]
                           for name, key in flow.notices.items()]))
     blocks.append(("h2", "Safety words (read when anything fails)"))

@@ -176,6 +176,12 @@ CASES: dict[str, list[tuple[str, str | None, str, str]]] = {
          "        phrases: [talk, someone, nspcc, helpline, speak to someone, number]\n"
          '      - key: "5"\n        to: finish\n        phrases: [text me]\n'),
     ],
+    "W005-first-key-late": [
+        (PROMPTS, None, 'hang up now and call {emergency}."',
+         'hang up now and call {emergency}, the emergency number, straight away, please, do not wait."'),
+        (FLOWS, None, "    say: [welcome.danger, welcome.for_whom, welcome.calm, welcome.told,\n",
+         "    say: [welcome.danger, welcome.for_whom, welcome.calm, welcome.told,  # expect: W005\n"),
+    ],
 }
 
 
