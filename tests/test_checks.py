@@ -317,3 +317,14 @@ def test_the_speaking_rate_and_limits_are_those_the_docs_state():
     assert f"{speech.LONG_STEP_SECONDS} seconds" in docs
     for code in checks.CODES:
         assert f"### {code}" in docs, f"docs/flows.md does not explain {code}"
+
+
+def test_a_number_said_in_a_step_without_links_must_be_in_the_text(tmp_path):
+    flows, prompts = copy_shipped(tmp_path)
+    edit(prompts, '"Let your child know that you are there to help them."',
+         '"Your child can also ring Childline on {childline}."')
+    edit(prompts, '  number_childline: "Childline, free for your child, day or night: {childline}"\n',
+         "")
+    problems = [p for p in collect(flows, prompts.parent) if p.severity == "error"]
+    assert [p.code for p in problems] == ["E043"]
+    assert "'school'" in problems[0].message and "sms.number_childline" in problems[0].message

@@ -109,3 +109,20 @@ def test_parallel_workers_send_each_part_once_and_in_order(tmp_path, database_ur
     with app.app_context(), store.read() as conn:
         statuses = conn.execute(sa.select(store.outbox.c.status)).scalars().all()
     assert statuses == [outbox.ACCEPTED] * count
+
+
+def test_a_whole_call_texts_every_number_it_heard(app, call):
+    caller = call()
+    for key in ("9", "4", "#", "1"):  # urgent (101), talk (Childline, the NSPCC), a text
+        turn = caller.press(key)
+    assert turn.steps[-1] == "text_queued"
+    caller.hang_up()
+    with app.app_context():
+        worker.Worker(app).run_once()
+        bodies = [text["body"] for text in reversed(outbox.local_sent(caller.call_sid))]
+    text = "\n".join(bodies)
+    flow = app.extensions["calm_line.flow"]
+    for name in ("police", "childline", "nspcc", "emergency"):
+        assert flow.numbers[name] in text, name
+    ceop = flow.links["ceop"]
+    assert f"{ceop.label}:\n{ceop.url}" in text

@@ -76,7 +76,7 @@ def _state(node_id: str) -> CallState:
     except ValueError:
         tries = 0
     heard = frozenset(h for h in request.args.get("h", "").split(",")
-                      if h in flow.nodes and flow.nodes[h].links)
+                      if h in flow.nodes and engine.adds_to_text(flow, flow.nodes[h]))
     return CallState(node_id, tries, heard)
 
 

@@ -764,9 +764,13 @@ def check_texts(flow: Flow, flows: YamlDoc, prompts: YamlDoc) -> list[Problem]:
         return problems
     seen = reachable(flow)
     branches, by_links = [], set()
+    fixed = " ".join(flow.written(text) for text in flow.sms.values())
     for node in flow.nodes.values():  # one branch for each different set of links and numbers
-        kind = (node.links, tuple(textbody.numbers_heard(flow, [node.id])))
-        if node.links and node.id in seen and kind not in by_links:
+        numbers = tuple(textbody.numbers_heard(flow, [node.id]))
+        kind = (node.links, numbers)
+        gives = node.links or any(f"number_{n}" in flow.sms or flow.numbers[n] not in fixed
+                                  for n in numbers)
+        if gives and node.id in seen and kind not in by_links:
             by_links.add(kind)
             branches.append(node.id)
     combos = itertools.chain.from_iterable(
