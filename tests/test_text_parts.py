@@ -126,3 +126,15 @@ def test_a_whole_call_texts_every_number_it_heard(app, call):
         assert flow.numbers[name] in text, name
     ceop = flow.links["ceop"]
     assert f"{ceop.label}:\n{ceop.url}" in text
+
+
+def test_a_practice_call_shows_both_texts_in_order(runner):
+    from ivr.staff.simulator.cli import simulate
+
+    result = runner.invoke(simulate, ["--keys", "1,1,4,9,0,2,1,#,1"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "Sent as 2 texts, in this order." in result.output
+    body = [line[4:] for line in result.output.splitlines() if line.startswith("  | ")]
+    first = next(i for i, line in enumerate(body) if line.endswith("(1/2)"))
+    second = next(i for i, line in enumerate(body) if line.endswith("(2/2)"))
+    assert first < second and "Reply STOP to stop texts." in body[second:]
