@@ -45,7 +45,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app = Flask(__name__, instance_path=instance or None, instance_relative_config=True)
     _configure(app, test_config)
 
-    from ivr import health, metrics, security, store
+    from ivr import front, health, metrics, security, store
     from ivr.call import content, events, voice
     from ivr.flowtools import validate
 
@@ -54,6 +54,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     flow, warnings = validate.load(app.config["FLOWS_FILE"], app.config["PROMPTS_DIR"], settings=app.config)
     content.init_app(app, flow, warnings)
     store.init_app(app)
+    app.register_blueprint(front.bp)  # `/`: what the line is, links for staff
     app.register_blueprint(health.bp)
     app.register_blueprint(voice.bp)
     _register_features(app, metrics, events)

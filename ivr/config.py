@@ -66,6 +66,14 @@ def _e164(env, name, region):
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+def _nation(env, name):
+    """Whose UK bank holidays close the dialled line: ENG (England and Wales), WLS, SCT, NIR."""
+    raw = (_text(env, name, "ENG")).upper()
+    if raw not in ("ENG", "WLS", "SCT", "NIR"):
+        raise SettingError(name, f"{raw!r} is not ENG (England and Wales), WLS, SCT or NIR")
+    return raw
+
+
 def _account_sid(env, name, prefix):
     raw = _text(env, name)
     if raw is not None and not (raw.startswith(prefix) and len(raw) == 34):
@@ -129,6 +137,8 @@ def from_env(env=None) -> dict:
         "TEXT_REGIONS": _regions(env, "TEXT_REGIONS", region),
         "TEXTS_PER_NUMBER_PER_DAY": _number(env, "TEXTS_PER_NUMBER_PER_DAY", 3, int, 1),
         "TEXTS_PER_HOUR": _number(env, "TEXTS_PER_HOUR", 100, int, 1),
+        "BANK_HOLIDAYS": _nation(env, "BANK_HOLIDAYS"),
+        "TEXT_MAX_SEGMENTS": _number(env, "TEXT_MAX_SEGMENTS", 3, int, 1),
         "SMS_RATE_PER_SECOND": _number(env, "SMS_RATE_PER_SECOND", 1.0, float, 0.01),
         "TEXT_HOLD_MINUTES": _number(env, "TEXT_HOLD_MINUTES", 10.0, float, 0),
         "SMS_MAX_ATTEMPTS": _number(env, "SMS_MAX_ATTEMPTS", 0, int, 0),  # 0: no limit

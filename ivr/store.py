@@ -44,6 +44,10 @@ outbox = sa.Table(
     sa.Column("branches", sa.String(1000), nullable=False, server_default=""),
     sa.Column("body", sa.Text, nullable=False),
     sa.Column("segments", sa.Integer, nullable=False),
+    # A text too long for one message: its parts (JSON list), sent in order, and
+    # how many Twilio took (the worker sends parts[parts_sent] next).
+    sa.Column("parts", sa.Text, nullable=True),
+    sa.Column("parts_sent", sa.Integer, nullable=False, server_default="0"),
     sa.Column("simulated", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
     sa.Column("next_attempt_at", sa.DateTime, nullable=False),

@@ -156,7 +156,7 @@ def test_a_sentence_over_25_words_stops_the_line():
 
 def test_a_dead_end_says_what_to_add(tmp_path):
     flows, prompts = copy_shipped(tmp_path)
-    edit(flows, "    on_need_number: number_entry\n", "", after="  text_request:")
+    edit(flows, "    on_need_number: number_why\n", "", after="  text_request:")
     problems = collect(flows, prompts.parent)
     [dead] = [p for p in problems if p.code == "E027"]
     assert "'text_request'" in dead.message and "on_need_number" in dead.message
@@ -278,12 +278,15 @@ def test_a_text_line_too_long_on_its_own(tmp_path):
 
 def test_every_combination_of_branches_is_checked(monkeypatch):
     seen = []
-    real = checks.textbody.compose
-    monkeypatch.setattr(checks.textbody, "compose", lambda flow, heard: seen.append(
+    real = checks.textbody.compose_parts
+    monkeypatch.setattr(checks.textbody, "compose_parts", lambda flow, heard: seen.append(
         tuple(heard)) or real(flow, heard))
     collect(REPO_ROOT / "flows.yaml", REPO_ROOT / "prompts")
     flow, _ = validate.load(REPO_ROOT / "flows.yaml", REPO_ROOT / "prompts")
-    with_links = {node.links for node in flow.nodes.values() if node.links}
+    # one branch for each different (links, numbers said): talk (Childline) is not steps
+    with_links = {(node.links, tuple(checks.textbody.numbers_heard(flow, [node.id])))
+                  for node in flow.nodes.values() if node.links}
+    assert len(with_links) == 6
     assert len(set(seen)) == 2 ** len(with_links)
 
 
@@ -325,3 +328,14 @@ def test_the_speaking_rate_and_limits_are_those_the_docs_state():
     assert f"{speech.LONG_STEP_SECONDS} seconds" in docs
     for code in checks.CODES:
         assert f"### {code}" in docs, f"docs/flows.md does not explain {code}"
+
+
+def test_a_number_said_in_a_step_without_links_must_be_in_the_text(tmp_path):
+    flows, prompts = copy_shipped(tmp_path)
+    edit(prompts, '"Let your child know that you are there to help them."',
+         '"Your child can also ring Childline on {childline}."')
+    edit(prompts, '  number_childline: "Childline, free for your child, day or night: {childline}"\n',
+         "")
+    problems = [p for p in collect(flows, prompts.parent) if p.severity == "error"]
+    assert [p.code for p in problems] == ["E043"]
+    assert "'school'" in problems[0].message and "sms.number_childline" in problems[0].message

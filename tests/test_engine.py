@@ -132,7 +132,7 @@ def test_a_dial_that_is_not_answered_takes_the_failure_path():
 def test_text_outcomes_lead_to_their_steps():
     step = engine.answer(FLOW, CallState("finish"), "1", None)
     assert engine.after_action(FLOW, step, "queued").play == ("text_queued",)
-    assert engine.after_action(FLOW, step, "need_number").play == ("number_entry",)
+    assert engine.after_action(FLOW, step, "need_number").play == ("number_why", "number_entry")
     assert engine.after_action(FLOW, step, "opted_out").play == ("text_opted_out",)
     assert engine.after_action(FLOW, step, "fail").play == ("text_failed",)
 

@@ -183,7 +183,7 @@ def test_dot_labels_steps_with_first_words_links_and_urgent_in_red(shipped):
 
 def test_optional_choices_are_dashed_and_labelled(shipped):
     every, optional, raw = shipped
-    assert optional == {"dial_nspcc", "dial_failed"}
+    assert optional == {"dial_nspcc", "dial_failed", "dial_closed"}
     text = graph.to_dot(every, raw, optional)
     dial = next(line for line in text.splitlines() if '"talk" -> "dial_nspcc"' in line)
     assert "optional: only when NSPCC_DIAL_NUMBER is set" in dial and 'style="dashed"' in dial

@@ -139,7 +139,7 @@ def test_a_withheld_caller_keys_in_a_number_without_the_hash(runner):
 
 def test_a_landline_is_asked_for_a_mobile(runner):
     result, data = as_json(runner, "--from", "landline", "--keys", "#,1")
-    assert data["turns"][-2]["steps"] == ["number_entry"]
+    assert data["turns"][-2]["steps"] == ["number_why", "number_entry"]  # why, then the ask
     assert data["turns"][-2]["waiting"] == "digits"
 
 

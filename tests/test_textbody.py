@@ -58,7 +58,7 @@ def test_with_no_branches_it_still_gives_the_nspcc_999_and_stop(flow):
     assert "{" not in body  # every placeholder filled
 
 
-def test_links_of_the_branches_heard_come_as_label_and_url(flow):
+def test_links_of_the_branches_heard_come_as_label_then_the_address_on_its_own_line(flow):
     branch = next(b for b in branches_with_links(flow)
                   if any(_bare(flow.links[k].url) not in _fixed(flow) for k in flow.nodes[b].links))
     body = textbody.compose(flow, [branch])
@@ -66,7 +66,7 @@ def test_links_of_the_branches_heard_come_as_label_and_url(flow):
     for key in flow.nodes[branch].links:
         link = flow.links[key]
         if _bare(link.url) not in _fixed(flow):
-            assert f"{link.label}: {link.url}" in lines
+            assert lines[lines.index(link.url) - 1] == f"{link.label}:"
     others = {k for b in branches_with_links(flow) for k in flow.nodes[b].links}
     others -= set(flow.nodes[branch].links)
     for key in others:
@@ -95,7 +95,7 @@ def test_a_link_heard_in_two_branches_is_written_once(flow):
 def test_a_link_the_fixed_lines_already_give_is_not_repeated(flow):
     assert "nspcc" in flow.nodes["talk"].links
     body = textbody.compose(flow, ["talk"])
-    assert body == textbody.compose(flow, [])
+    assert "https://" not in body  # talk's only link is the NSPCC's, already in its line
     assert body.count("nspcc.org.uk") == 1
 
 
@@ -103,21 +103,49 @@ def test_unknown_branches_and_nodes_without_links_are_ignored(flow):
     assert textbody.compose(flow, ["no-such-node", "school", "main"]) == textbody.compose(flow, [])
 
 
-def test_every_combination_of_branches_is_plain_gsm7_in_at_most_three_segments(flow):
+def numbers_said(flow, heard) -> set[str]:
+    """The numbers (as written) said in the steps heard, found from the words themselves."""
+    said = {flow.numbers["nspcc"], flow.numbers["emergency"]}
+    for node_id in heard:
+        for key in flow.nodes[node_id].say:
+            said |= {number for name, number in flow.numbers.items()
+                     if "{" + name + "}" in flow.prompts[key]}
+    return said
+
+
+def test_every_combination_of_branches_explains_itself_within_two_texts(flow):
     branches = branches_with_links(flow)
     assert len(branches) >= 5
-    combinations = 0
+    combinations = split = 0
     for size in range(len(branches) + 1):
         for heard in itertools.combinations(branches, size):
-            body = textbody.compose(flow, list(heard))
-            assert textbody.is_gsm7(body), heard
-            assert textbody.segments(body) <= textbody.MAX_SEGMENTS, (heard, len(body))
+            parts = textbody.compose_parts(flow, list(heard))
+            assert 1 <= len(parts) <= 2, heard
+            split += len(parts) == 2
+            for part in parts:
+                assert textbody.is_gsm7(part), heard
+                assert textbody.segments(part) <= textbody.MAX_SEGMENTS, (heard, len(part))
+            lines = "\n".join(parts).splitlines()
             for node_id in heard:
                 for key in flow.nodes[node_id].links:
-                    assert shown(flow.links[key].url) in body, (heard, key)
-            assert flow.numbers["nspcc"] in body and "STOP" in body
+                    link = flow.links[key]
+                    if link.url in lines:  # a link the fixed lines give is not repeated
+                        assert lines[lines.index(link.url) - 1] == f"{link.label}:"
+                    else:
+                        assert shown(link.url) in _fixed(flow), (heard, key)
+            for number in numbers_said(flow, heard):
+                assert number in "\n".join(parts), (heard, number)
+            assert "STOP" in parts[-1] and "999" in parts[-1]
             combinations += 1
     assert combinations == 2 ** len(branches)
+    assert split, "no combination is long enough to need two texts: the split is untested"
+
+
+def test_childline_and_101_are_in_the_text_only_when_heard(flow):
+    assert flow.numbers["childline"] not in textbody.compose(flow, [])
+    assert flow.numbers["childline"] in textbody.compose(flow, ["talk"])
+    assert flow.numbers["police"] not in textbody.compose(flow, ["talk"])
+    assert flow.numbers["police"] in textbody.compose(flow, ["urgent"])
 
 
 # -- layout when the links are long --
@@ -132,20 +160,27 @@ def _with_links(flow, urls: dict[str, str], node: str = "removal"):
     return dataclasses.replace(flow, links=MappingProxyType(links), nodes=MappingProxyType(nodes))
 
 
-def test_a_text_that_would_be_too_long_drops_https_and_then_labels(flow):
-    short = _with_links(flow, {"a": "https://a.example.org"})
-    assert "Label a: https://a.example.org" in textbody.compose(short, ["removal"])
+def test_a_text_too_long_for_the_limit_goes_as_two_in_order_each_within_it(flow):
+    urls = {f"k{i}": f"https://example.org/{'x' * 40}/{i}" for i in range(5)}
+    long = _with_links(flow, urls)
+    parts = textbody.compose_parts(long, ["removal"])
+    assert len(parts) == 2
+    assert all(textbody.segments(part) <= 3 for part in parts)
+    assert parts[0].splitlines()[0].endswith("(1/2)") and parts[1].splitlines()[0].endswith("(2/2)")
+    joined = "\n".join(parts)
+    assert [joined.index(url) for url in urls.values()] == sorted(
+        joined.index(url) for url in urls.values())  # the flow's order, across the two
+    for key, url in urls.items():
+        assert f"Label {key}:\n{url}" in joined  # nothing shortened
+    one = textbody.compose_parts(long, ["removal"], limit=10)
+    assert len(one) == 1 and "(1/" not in one[0]
 
-    # Long enough that labels fit only without https:// ...
-    medium = _with_links(flow, {f"k{i}": f"https://example.org/{'x' * 40}/{i}" for i in range(5)})
-    body = textbody.compose(medium, ["removal"])
-    assert "https://" not in body and "Label k0: example.org/" in body
-    assert textbody.segments(body) <= 3
 
-    # ... and longer still: only the addresses.
-    long = _with_links(flow, {f"k{i}": f"https://example.org/{'y' * 50}/{i}" for i in range(5)})
-    body = textbody.compose(long, ["removal"])
-    assert "Label" not in body and "example.org/" + "y" * 50 + "/4" in body
+def test_the_limit_is_the_setting_the_flow_carries(flow):
+    settings = MappingProxyType(dict(flow.settings, TEXT_MAX_SEGMENTS=1))
+    small = dataclasses.replace(flow, settings=settings)
+    parts = textbody.compose_parts(small, ["talk"])
+    assert len(parts) == 2 and all(textbody.segments(p) == 1 for p in parts)
 
 
 def test_typographic_quotes_and_dashes_become_plain(flow):

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 
 from twilio.request_validator import RequestValidator
 
+from ivr.call import speech
+
 # Verbs and attributes our TwiML may use: anything else is a bug that Twilio
 # would answer with "an application error has occurred" (12100/12200).
 TWIML_VERBS = {
@@ -53,6 +55,11 @@ class Turn:
     waiting: str | None = None  # "menu" (key or speech), "digits" (a number and #), None
     ended: bool = False
     xml: str = ""
+    # When each sentence of `said` starts, in seconds from the start of this answer, by
+    # the estimate `ivr check` uses (speech.py); when a key first counts; how long it all is.
+    starts: list[float] = field(default_factory=list)
+    opens_at: float | None = None
+    length: float = 0.0
 
     @property
     def text(self) -> str:
@@ -124,12 +131,14 @@ class Caller:
 
     def __init__(self, transport, from_number: str = SIMULATED_FROM["mobile"],
                  to_number: str = "+441134960000", call_sid: str | None = None,
-                 simulated: bool = False, dial_status: str = "completed"):
+                 simulated: bool = False, dial_status: str = "completed",
+                 at: str | None = None):
         self.transport = transport
         self.validator = RequestValidator(transport.token)
         self.call_sid = call_sid or "CA" + secrets.token_hex(16)
         self.from_number, self.to_number = from_number, to_number
         self.simulated, self.dial_status = simulated, dial_status
+        self.at = at  # a practice call played as if at this time ("2026-12-25 23:00", London)
         self.turns: list[Turn] = []
         self.pending: ET.Element | None = None  # the <Gather> we are inside
         self._rest: list[ET.Element] = []  # the verbs after it, played on silence
@@ -209,6 +218,9 @@ class Caller:
         }
         if self.simulated:
             params["CalmLineSimulated"] = "1"
+            at = getattr(self, "at", None)  # callers pickled before `at` existed have none
+            if at:
+                params["CalmLineAt"] = at
         params.update(extra)
         return params
 
@@ -231,12 +243,25 @@ class Caller:
         self.pending_url = path
         return self._run(list(parse_twiml(body)), turn, hops)
 
+    @staticmethod
+    def _speak(turn: Turn, verb: ET.Element) -> None:
+        """Say or pause: the words and the clock of the turn move on."""
+        if verb.tag == "Say":
+            sentence = "".join(verb.itertext()).strip()
+            turn.said.append(sentence)
+            turn.starts.append(round(turn.length, 1))
+            turn.length += len(speech.words(sentence)) / speech.WORDS_PER_SECOND
+        elif verb.tag == "Pause":
+            turn.length += float(verb.get("length") or 1)
+
     def _run(self, verbs: list[ET.Element], turn: Turn, hops: int) -> Turn:
         for index, verb in enumerate(verbs):
-            if verb.tag == "Say":
-                turn.said.append("".join(verb.itertext()).strip())
+            if verb.tag in ("Say", "Pause"):
+                self._speak(turn, verb)
             elif verb.tag == "Gather":
-                turn.said += ["".join(s.itertext()).strip() for s in verb if s.tag == "Say"]
+                turn.opens_at = round(turn.length, 1)
+                for inner in verb:
+                    self._speak(turn, inner)
                 self.pending, self._rest = verb, verbs[index + 1:]
                 turn.waiting = "menu" if "speech" in verb.get("input", "") else "digits"
                 return turn

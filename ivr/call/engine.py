@@ -9,6 +9,7 @@ import re
 from dataclasses import dataclass, field, replace
 
 from ivr.call.flow import ACTION_TYPES, Flow, Node
+from ivr.call.wording import placeholders
 
 MAX_CHAIN = 20  # message steps played in a row before we stop following `next`
 MAX_SPEECH = 500  # characters of speech we look at; the rest is noise
@@ -20,7 +21,7 @@ class CallState:
 
     node: str
     tries: int = 0
-    heard: frozenset[str] = frozenset()  # steps heard that add links to the text
+    heard: frozenset[str] = frozenset()  # steps heard that add links or numbers to the text
 
 
 @dataclass(frozen=True)
@@ -48,8 +49,17 @@ class Heard:
     via: str = field(default="dtmf")
 
 
+def adds_to_text(flow: Flow, node: Node) -> bool:
+    """A step the text must reflect: it adds links, or says a number the text gives on a
+    line of its own (sms.number_<name>: Childline, 101)."""
+    if node.links:
+        return True
+    return any(f"number_{name}" in flow.sms
+               for key in node.say for name in placeholders(flow.prompts.get(key, "")))
+
+
 def _with_links(flow: Flow, heard: frozenset[str], node: Node) -> frozenset[str]:
-    return heard | {node.id} if node.links else heard
+    return heard | {node.id} if adds_to_text(flow, node) else heard
 
 
 def enter(flow: Flow, node_id: str, heard: frozenset[str] = frozenset(),
@@ -116,9 +126,11 @@ def understand(flow: Flow, node: Node, digits: str | None, speech: str | None) -
 
 def _retry(flow: Flow, state: CallState, node: Node, notice_name: str) -> Step:
     tries = state.tries + 1
-    if tries >= int(flow.gather.get("max_tries", 3)):
-        return enter(flow, node.target("on_give_up") or flow.give_up, state.heard)
     notice = flow.notices.get(notice_name)
+    if tries >= int(flow.gather.get("max_tries", 3)):
+        # The give-up words follow a notice that says what happened: silence, or
+        # words the line heard but could not place (issue 14).
+        return enter(flow, node.target("on_give_up") or flow.give_up, state.heard, notice)
     return Step(replace(state, tries=tries), (node.id,), notice, reprompt=True)
 
 

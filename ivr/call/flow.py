@@ -13,6 +13,7 @@ from types import MappingProxyType
 import jsonschema
 
 from ivr import yamlfile
+from ivr.call import hours as hours_module
 from ivr.call import wording
 from ivr.config import REPO_ROOT
 from ivr.problems import FlowError, Problem
@@ -24,7 +25,10 @@ ACTION_TYPES = ("text_request", "text_confirm")
 # Fields of a node that name another node.
 # Settings a choice may require ("requires:"), switched on to check the flow.
 ALL_OPTIONAL = {"NSPCC_DIAL_NUMBER": "+440000000000"}
-TARGET_FIELDS = ("next", "on_fail", "on_give_up", "on_queued", "on_need_number", "on_opted_out")
+# The app settings the flow depends on: the number to dial, the texts' size.
+FLOW_SETTINGS = ("NSPCC_DIAL_NUMBER", "TEXT_MAX_SEGMENTS", "BANK_HOLIDAYS")
+TARGET_FIELDS = ("next", "on_fail", "on_give_up", "on_queued", "on_need_number", "on_opted_out",
+                 "on_closed")
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,7 @@ class Node:
     dial: str | None = None  # the setting that holds the number to dial
     timeout: int | None = None
     invalid: str | None = None  # prompt read when a keyed-in number is not valid
+    hours: hours_module.Hours | None = None  # when a dial step's number is open (hours.py)
 
     def target(self, name: str) -> str | None:
         return self.targets.get(name)
@@ -164,6 +169,7 @@ def _node(raw: dict, node_id: str, node: dict, settings: dict) -> Node:
         dial=node.get("dial"),
         timeout=node.get("timeout"),
         invalid=node.get("invalid"),
+        hours=hours_module.parse(node.get("hours"))[0],
     )
 
 
@@ -191,7 +197,7 @@ def build(flows: yamlfile.YamlDoc, prompts: yamlfile.YamlDoc, settings: dict) ->
         }),
         safety=tuple(str(s) for s in words.get("safety") or ()),
         sms=MappingProxyType({str(k): str(v) for k, v in (words.get("sms") or {}).items()}),
-        settings=MappingProxyType({k: settings.get(k) for k in ("NSPCC_DIAL_NUMBER",)}),
+        settings=MappingProxyType({k: settings.get(k) for k in FLOW_SETTINGS}),
         source=flows.file,
     )
 

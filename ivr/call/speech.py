@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from ivr.call import wording
+from ivr.call import engine, playlist, wording
 from ivr.call.flow import Flow, Node
 
 WORDS_PER_MINUTE = 150  # a calm, unhurried speaking rate
@@ -82,3 +82,58 @@ def clock(secs: float) -> str:
     """45.2 -> '0:45' (rounded to the second)."""
     whole = int(round(secs))
     return f"{whole // 60}:{whole % 60:02d}"
+
+
+# -- when a caller can answer (the playlist: what cannot be cut, then the <Gather>) --
+FIRST_KEY_GOAL = 10  # seconds from the start until a key counts (issue 14)
+NSPCC_GOAL = 20  # seconds from the start until a caller who presses 4 at once hears the number
+
+
+def part_seconds(flow: Flow, part: playlist.Part) -> float:
+    return len(words(spoken(flow, part.key))) / WORDS_PER_SECOND if part.key else part.pause
+
+
+def timed(flow: Flow, parts, start: float = 0.0) -> list[tuple[float, playlist.Part]]:
+    """(seconds into the call when each part ends, part)."""
+    out, at = [], start
+    for part in parts:
+        at += part_seconds(flow, part)
+        out.append((at, part))
+    return out
+
+
+def key_counts_after(flow: Flow, step: engine.Step) -> float:
+    """Seconds from the start of a step until a key counts (what is said before its Gather)."""
+    return sum(part_seconds(flow, part) for part in playlist.playlist(flow, step).before)
+
+
+def came_for(flow: Flow, step: engine.Step) -> float:
+    """Seconds from the start of a step until the caller has heard what it is for: its first
+    sentence that gives a phone number or, when none does, its first sentence."""
+    content = [(at, part) for at, part in timed(flow, playlist.parts(flow, step))
+               if part.key and not part.choice and part.node == step.node]
+    if not content:
+        return 0.0
+    numbered = [at for at, part in content if wording.placeholders(flow.prompts.get(part.key, ""))]
+    return (numbered or [content[0][0]])[0]
+
+
+def fastest(flow: Flow, keys: list[str], to: str | None = None) -> tuple[float, float] | None:
+    """A caller who presses each key the moment it counts: (seconds until the first key
+    counts, seconds until they hear what the last step is for); None when a key is not
+    a choice on the way, or the keys do not lead to the step `to`."""
+    step = engine.start(flow)
+    first = at = key_counts_after(flow, step)
+    for index, key in enumerate(keys):
+        if index:  # the step reached by the key before: the caller answers it at once
+            at += key_counts_after(flow, step)
+        node = flow.nodes[step.node]
+        offered = {c.key for c in node.choices} | {n.key for n in flow.nav_for(node)}
+        if node.type != "menu" or key not in offered:
+            return None
+        step = engine.answer(flow, step.state, key, None)
+        while step.action:  # the text is arranged: the common outcome
+            step = engine.after_action(flow, step, "queued")
+    if to is not None and step.node != to:
+        return None
+    return first, at + came_for(flow, step)

@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 
 from twilio.twiml.voice_response import Gather, VoiceResponse
 
-from ivr.call import wording
+from ivr.call import playlist, wording
 from ivr.call.engine import CallState, Step
 from ivr.call.flow import Flow, Node
 
@@ -37,24 +37,17 @@ class Renderer:
         self.flow = flow
         self.render = functools.lru_cache(maxsize=CACHE_SIZE)(self._render)
 
-    # -- words --------------------------------------------------------------
+    # -- words ---------------------------------------------------------------
     def _say(self, parent, prompt_key: str, extra: dict) -> None:
         flow = self.flow
         parent.say(flow.spoken(prompt_key, **extra), voice=flow.voice, language=flow.language)
 
-    def _content(self, parent, node: Node, extra: dict) -> None:
-        pause = int(self.flow.gather.get("pause", 1))
-        for index, key in enumerate(node.say):
-            if index and pause:
-                parent.pause(length=pause)
-            self._say(parent, key, extra)
-
-    def _choices(self, parent, node: Node, extra: dict) -> None:
-        for choice in node.choices:
-            if choice.prompt:
-                self._say(parent, choice.prompt, extra)
-        for nav in self.flow.nav_for(node):
-            self._say(parent, nav.prompt, extra)
+    def _play(self, parent, parts, extra: dict) -> None:
+        for part in parts:
+            if part.key:
+                self._say(parent, part.key, extra)
+            elif part.pause:
+                parent.pause(length=int(part.pause) or 1)
 
     # -- verbs --------------------------------------------------------------
     def _gather(self, response: VoiceResponse, node: Node, url: str, **options) -> Gather:
@@ -68,11 +61,11 @@ class Renderer:
         gather_options.update(options)
         return response.gather(**gather_options)
 
-    def _menu(self, response, node: Node, step: Step, extra: dict) -> None:
+    def _menu(self, response, node: Node, step: Step) -> Gather:
         url = action_url("answer", step.state)
         phrases = [p for c in node.choices for p in c.phrases]
         phrases += [p for nav in self.flow.nav_for(node) for p in nav.phrases]
-        gather = self._gather(
+        return self._gather(
             response, node, url,
             input="dtmf speech", num_digits=1,
             finish_on_key="",  # so # arrives as a key, not as "end of input"
@@ -81,42 +74,33 @@ class Renderer:
             language=self.flow.language,
             hints=", ".join(dict.fromkeys(phrases)),
         )
-        if not step.reprompt:
-            self._content(gather, node, extra)
-            gather.pause(length=int(self.flow.gather.get("pause", 1)) or 1)
-        self._choices(gather, node, extra)
-        response.redirect(url, method="POST")  # silence: Twilio goes on past <Gather>
 
-    def _number_entry(self, response, node: Node, step: Step, extra: dict) -> None:
+    def _number_entry(self, response, node: Node, step: Step) -> Gather:
         url = action_url("number", step.state)
-        gather = self._gather(response, node, url, input="dtmf", finish_on_key="#",
-                              num_digits=15)
-        self._content(gather, node, extra)
-        response.redirect(url, method="POST")
+        return self._gather(response, node, url, input="dtmf", finish_on_key="#",
+                            num_digits=15)
 
-    def _dial(self, response, node: Node, step: Step, extra: dict) -> None:
-        self._content(response, node, extra)
+    def _dial(self, response, node: Node, step: Step) -> None:
         dial = response.dial(action=action_url("dialled", step.state, tries=False),
                              method="POST", timeout=node.timeout or 30)
         dial.number(self.flow.settings[node.dial])
 
     def _render(self, step: Step, entered: str | None = None) -> str:
+        """The playlist (playlist.py) as TwiML: what cannot be cut, then the <Gather>
+        holding everything else, then a redirect for when the caller says nothing."""
         flow, response = self.flow, VoiceResponse()
         extra = {"entered": entered} if entered else {}
-        if step.notice:
-            self._say(response, step.notice, extra)
-        for index, node_id in enumerate(step.play):
-            node = flow.nodes[node_id]
-            last = index == len(step.play) - 1
-            if node.type in ("message", "goodbye") or not last:
-                self._content(response, node, extra)
-                response.pause(length=int(flow.gather.get("pause", 1)) or 1)
-            elif node.type == "menu":
-                self._menu(response, node, step, extra)
-            elif node.type == "number_entry":
-                self._number_entry(response, node, step, extra)
-            elif node.type == "dial":
-                self._dial(response, node, step, extra)
+        plan = playlist.playlist(flow, step)
+        self._play(response, plan.before, extra)
+        node = flow.nodes[step.play[-1]] if step.play else None
+        if node is not None and plan.waits in playlist.GATHERS:
+            gather = (self._menu if plan.waits == "menu" else self._number_entry)(
+                response, node, step)
+            self._play(gather, plan.inside, extra)
+            # silence: Twilio goes on past <Gather>, to the same answer URL
+            response.redirect(gather.attrs["action"], method="POST")
+        elif node is not None and plan.waits == "dial":
+            self._dial(response, node, step)
         if step.ended:
             response.hangup()
         return str(response)

@@ -9,11 +9,12 @@ from __future__ import annotations
 import functools
 import logging
 from dataclasses import replace
+from datetime import UTC, datetime
 
 from flask import Blueprint, Response, request
 from werkzeug.routing import PathConverter
 
-from ivr.call import content, engine
+from ivr.call import content, engine, hours
 from ivr.call.engine import CallState, Step
 from ivr.call.wording import spoken_digits
 from ivr.logs import hash_call_sid, mask_number
@@ -76,7 +77,7 @@ def _state(node_id: str) -> CallState:
     except ValueError:
         tries = 0
     heard = frozenset(h for h in request.args.get("h", "").split(",")
-                      if h in flow.nodes and flow.nodes[h].links)
+                      if h in flow.nodes and engine.adds_to_text(flow, flow.nodes[h]))
     return CallState(node_id, tries, heard)
 
 
@@ -126,8 +127,31 @@ def _read_back() -> str:
     return spoken_digits("0" + number[3:] if number.startswith("+44") else number)
 
 
+def _now() -> datetime:
+    """Now; a practice call may play the line as if at another time (CalmLineAt, signed)."""
+    at = request.form.get("CalmLineAt") if _simulated() else None
+    if at:
+        try:
+            return hours.parse_moment(at)
+        except ValueError:
+            log.warning("practice call %s: CalmLineAt is not a time; using now", _call_tag())
+    return datetime.now(UTC)
+
+
+def _closed(step: Step) -> Step:
+    """A dial step outside its hours: on to on_closed (the number read out), never dialled."""
+    flow = content.flow()
+    node = flow.nodes.get(step.node)
+    if node is None or node.type != "dial" or node.hours is None:
+        return step
+    if hours.is_open(node.hours, _now(), flow.settings.get("BANK_HOLIDAYS")):
+        return step
+    target = node.target("on_closed") or node.target("on_fail")
+    return engine.enter(flow, target, step.state.heard, play=step.play[:-1])
+
+
 def _respond(step: Step) -> Response:
-    step = _carry_out(step)
+    step = _closed(_carry_out(step))
     entered = None
     if _needs_read_back(step):
         try:

@@ -18,7 +18,7 @@ import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from ivr.call import speech
+from ivr.call import engine, hours, speech
 from ivr.call.flow import TARGET_FIELDS, Flow, Node, edges, reachable, schema_errors
 from ivr.call.wording import placeholders
 from ivr.config import REPO_ROOT
@@ -32,6 +32,7 @@ URGENT_KEY = "9"
 MAX_CHOICES = 5  # DESIGN.md: "The menu offers at most five choices at once"
 FIRST_WORDS = 25  # DESIGN.md: the 999 instruction within the first 25 spoken words
 MAX_SEGMENTS = getattr(textbody, "MAX_SEGMENTS", 3)
+MAX_TEXTS = 2  # a text too long for TEXT_MAX_SEGMENTS goes as two, never more
 MAX_COMBINATIONS = 4096  # texts composed to check every combination of branches
 
 SCHEMA_DIR = REPO_ROOT / "schema"
@@ -70,13 +71,16 @@ CODES = {
     "E038": ("error", "a link that is not https or not on an allowed site"),
     "E039": ("error", "a web address written in the words that is not on an allowed site, or not https"),
     "E040": ("error", "a text with characters outside the GSM-7 alphabet"),
-    "E041": ("error", "a text longer than 3 SMS segments"),
+    "E041": ("error", "a text longer than TEXT_MAX_SEGMENTS (3) SMS segments, or more than two texts"),
     "E042": ("error", "a spoken key name that leads to the wrong key (nine: \"8\")"),
     "E043": ("error", "a sentence of more than 25 words"),
     "E050": ("error", "a prompt with no source, or a number, link or claim that sources.yaml does not back"),
+    "E045": ("error", "a text lacks a link's label, a link, or a number the caller heard"),
+    "E046": ("error", "opening hours that cannot be read (a day, a time or a date)"),
     "W001": ("warning", "a prompt, link or number that nothing uses"),
     "W002": ("warning", "a step talks for more than 45 seconds before its choices"),
     "W004": ("warning", "a menu with more than five choices"),
+    "W006": ("warning", "the first key of a call counts later than 10 seconds in"),
 }
 
 # What each kind of step needs to move the caller on (its ways on), and what
@@ -374,6 +378,21 @@ def check_speaking_time(flow: Flow, flows: YamlDoc, prompts: YamlDoc) -> list[Pr
                     f"keep every sentence to {speech.LONG_SENTENCE_WORDS} words at most (about 15 "
                     f"is best): split it in two"))
     return problems
+
+
+def check_first_key(flow: Flow, flows: YamlDoc, prompts: YamlDoc) -> list[Problem]:
+    """Only the 999 sentence is said before a key counts: it must leave the caller a key
+    within speech.FIRST_KEY_GOAL seconds of the start."""
+    if flow.start not in flow.nodes or not flow.nodes[flow.start].say:
+        return []
+    first = speech.key_counts_after(flow, engine.start(flow))
+    if first <= speech.FIRST_KEY_GOAL:
+        return []
+    return [flows.problem(
+        _node_path(flow.start, "say", 0), "W006",
+        f"the first key of a call counts only after about {first:.0f} seconds, the length of "
+        f"{flow.nodes[flow.start].say[0]} (the 999 sentence, which no key can cut); keep it "
+        f"short enough for a key within {speech.FIRST_KEY_GOAL} seconds")]
 
 
 def _said_key(word: str) -> str | None:
@@ -723,7 +742,9 @@ def _not_gsm(text: str) -> str:
 
 
 def check_texts(flow: Flow, flows: YamlDoc, prompts: YamlDoc) -> list[Problem]:
-    """Every text the line may send: GSM-7 characters only, at most MAX_SEGMENTS segments."""
+    """Every text the line may send, for every combination of branches heard: GSM-7
+    characters only, at most two texts of TEXT_MAX_SEGMENTS segments, every link with its
+    label, every number the caller heard."""
     problems = []
     sources: list[tuple[tuple, str]] = [(("sms", key), flow.written(text)) for key, text in flow.sms.items()]
     for key, link in flow.links.items():
@@ -736,38 +757,32 @@ def check_texts(flow: Flow, flows: YamlDoc, prompts: YamlDoc) -> list[Problem]:
                 f"{'.'.join(map(str, path))} has {', '.join(repr(ch) for ch in odd)}, not in the "
                 f"GSM-7 alphabet of texts: one such character makes the whole text cost twice as "
                 f"many segments; write it with plain letters"))
-        elif path[0] == "sms" and textbody.segments(textbody.plain(text)) > MAX_SEGMENTS:
+        elif path[0] == "sms" and textbody.segments(textbody.plain(text)) > textbody.max_segments(flow):
             problems.append(prompts.problem(
-                path, "E041", f"{'.'.join(map(str, path))} alone is longer than {MAX_SEGMENTS} "
+                path, "E041", f"{'.'.join(map(str, path))} alone is longer than "
+                              f"{textbody.max_segments(flow)} "
                               f"SMS segments: shorten it"))
     if problems:
         return problems
     seen = reachable(flow)
     branches, by_links = [], set()
-    for node in flow.nodes.values():  # one branch for each different set of links
-        if node.links and node.id in seen and node.links not in by_links:
-            by_links.add(node.links)
+    fixed = " ".join(flow.written(text) for text in flow.sms.values())
+    for node in flow.nodes.values():  # one branch for each different set of links and numbers
+        numbers = tuple(textbody.numbers_heard(flow, [node.id]))
+        kind = (node.links, numbers)
+        gives = node.links or any(f"number_{n}" in flow.sms or flow.numbers[n] not in fixed
+                                  for n in numbers)
+        if gives and node.id in seen and kind not in by_links:
+            by_links.add(kind)
             branches.append(node.id)
     combos = itertools.chain.from_iterable(
         itertools.combinations(branches, size) for size in range(len(branches) + 1))
     # Smallest first, so the report names the fewest branches; the longest text
     # (every branch) is always among them.
     for heard in [*itertools.islice(combos, MAX_COMBINATIONS), tuple(branches)]:
-        body = textbody.compose(flow, list(heard))
-        odd = _not_gsm(body)
-        count = textbody.segments(body)
-        if not odd and count <= MAX_SEGMENTS:
-            continue
-        who = ", ".join(repr(b) for b in heard) or "no step with links"
-        doc, where = (flows, _node_path(heard[-1], "links")) if heard else (prompts, ("sms",))
-        if odd:
-            return [doc.problem(where, "E040", f"the text for a caller who heard {who} has "
-                                               f"{odd!r}, outside the GSM-7 alphabet")]
-        return [doc.problem(
-            where, "E041",
-            f"the text for a caller who heard {who} takes {count} SMS segments (at most "
-            f"{MAX_SEGMENTS}): shorten the link labels or the sms lines in {prompts.file}, or "
-            f"add fewer links to these steps")]
+        problem = _text_problem(flow, flows, prompts, list(heard))
+        if problem:
+            return [problem]
     return []
 
 
@@ -782,12 +797,65 @@ def check_sourced(flow: Flow, flows: YamlDoc, prompts: YamlDoc) -> list[Problem]
     return sources.check_sources(prompts, sources_file(flows))
 
 
+def _text_missing(flow: Flow, heard: list[str], whole: str) -> list[str]:
+    """What a caller who heard these branches would not find in their text: a link's label
+    or address, or a number they heard (999 and the NSPCC always)."""
+    missing = []
+    for link in textbody.links_heard(flow, heard):
+        if link.url not in whole and textbody._bare(link.url) not in whole.lower():
+            missing.append(f"the link {link.key} ({link.url})")
+        elif link.url in whole and f"{link.label}:\n{link.url}" not in whole:
+            missing.append(f"the label of link {link.key} ({link.label!r})")
+    names = [n for n, number in flow.numbers.items() if _digits(number) in ("999", "08088005000")]
+    for name in dict.fromkeys(names + textbody.numbers_heard(flow, heard)):
+        if flow.numbers[name] not in whole:
+            missing.append(f"the number {{{name}}} ({flow.numbers[name]}): add a line "
+                           f"sms.number_{name} that gives it")
+    return missing
+
+
+def _text_problem(flow: Flow, flows: YamlDoc, prompts: YamlDoc, heard: list[str]) -> Problem | None:
+    parts = textbody.compose_parts(flow, heard)
+    limit = textbody.max_segments(flow)
+    who = ", ".join(repr(b) for b in heard) or "no step with links"
+    doc, where = (flows, _node_path(heard[-1], "links")) if heard else (prompts, ("sms",))
+    odd = _not_gsm("".join(parts))
+    if odd:
+        return doc.problem(where, "E040", f"the text for a caller who heard {who} has "
+                                          f"{odd!r}, outside the GSM-7 alphabet")
+    counts = [textbody.segments(part) for part in parts]
+    if len(parts) > MAX_TEXTS or max(counts) > limit:
+        return doc.problem(
+            where, "E041",
+            f"the text for a caller who heard {who} takes {len(parts)} text(s) of "
+            f"{', '.join(map(str, counts))} SMS segments (at most {MAX_TEXTS} texts of {limit}): "
+            f"shorten the link labels or the sms lines in {prompts.file}, or add fewer links "
+            f"to these steps")
+    missing = _text_missing(flow, heard, "\n".join(parts))
+    if missing:
+        return doc.problem(where, "E045", f"the text for a caller who heard {who} lacks "
+                                          f"{'; '.join(missing)}")
+    return None
+
+
+def check_hours(flow: Flow, flows: YamlDoc, prompts: YamlDoc) -> list[Problem]:
+    """Every opening-hours schedule reads: days, times like 08:00-22:00, dates."""
+    problems: list[Problem] = []
+    nodes = flows.data.get("nodes") if isinstance(flows.data, dict) else None
+    for node_id, raw in (nodes or {}).items():
+        if isinstance(raw, dict) and "hours" in raw:
+            _, bad = hours.parse(raw["hours"], _node_path(node_id, "hours"))
+            problems += [flows.problem(path, "E046", f"{'.'.join(map(str, path[1:]))}: {message}")
+                         for path, message in bad]
+    return problems
+
+
 CHECKS = [
-    check_targets, check_prompts, check_menus, check_reachable, check_links,
+    check_targets, check_hours, check_prompts, check_menus, check_reachable, check_links,
     check_dead_ends, check_loops, check_phrases, check_offers,
     check_first_words, check_essentials, check_numbers,
     check_web_addresses, check_texts,
-    check_unused, check_speaking_time, check_sourced,
+    check_unused, check_speaking_time, check_sourced, check_first_key,
 ]
 
 

@@ -42,10 +42,19 @@ def flow_options(command):
     return command
 
 
+def flow_settings() -> dict:
+    """The settings the flow depends on, from the environment as the app reads them
+    (TEXT_MAX_SEGMENTS: the texts are checked against the size they will be sent at)."""
+    values = {}
+    with contextlib.suppress(config.SettingError):  # a bad one: the app names it at start
+        values["TEXT_MAX_SEGMENTS"] = config.from_env().get("TEXT_MAX_SEGMENTS")
+    return values
+
+
 def collect(flows_file, prompts_dir) -> list[Problem]:
     """Every problem of the flow, errors and warnings, found as the app finds them at start."""
     try:
-        _, warnings = validate.load(flows_file, prompts_dir)
+        _, warnings = validate.load(flows_file, prompts_dir, settings=flow_settings())
         return list(warnings)
     except FlowError as exc:
         return list(exc.problems)

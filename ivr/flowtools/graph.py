@@ -26,6 +26,7 @@ OUTCOMES = {  # what takes a caller along a way on, in words
     "on_queued": "text arranged",
     "on_need_number": "needs a number",
     "on_opted_out": "opted out of texts",
+    "on_closed": "outside its hours",
 }
 SHAPES = {  # Graphviz shapes by kind of step
     "menu": "box",

@@ -12,7 +12,7 @@ import html
 from dataclasses import dataclass
 from pathlib import Path
 
-from ivr.call import speech
+from ivr.call import engine, speech
 from ivr.call.flow import TARGET_FIELDS, Flow, Node
 from ivr.flowtools.graph import OUTCOMES
 from ivr.problems import Problem
@@ -187,8 +187,38 @@ def _path_rows(flow: Flow, found, optional: set[str]) -> list:
         secs = sum(speech.step_seconds(flow, flow.nodes[node_id]) for _, node_id in path
                    if node_id in flow.nodes)
         note = "optional" if any(node_id in optional for _, node_id in path) else ""
-        rows.append([str(number), steps, speech.clock(secs), note])
+        rows.append([str(number), steps, speech.clock(secs), _fastest(flow, path), note])
     return rows
+
+
+def _fastest(flow: Flow, path) -> str:
+    """When a caller who presses each key of the path the moment it counts hears the last
+    step's point ("-" for a path that needs more than keys: a failed call, a keyed number)."""
+    hows = [how for how, _ in path[1:]]
+    if path[0][1] != flow.start or any(
+            not how.startswith("key ") and how not in ("then", "text arranged") for how in hows):
+        return "-"
+    keys = [how.removeprefix("key ") for how in hows if how.startswith("key ")]
+    times = speech.fastest(flow, keys, to=path[-1][1])
+    return speech.clock(times[1]) if times else "-"
+
+
+def _answer_times(flow: Flow) -> list:
+    """The first moment a key counts, and what each first choice gives at the earliest."""
+    first = speech.fastest(flow, [])
+    if first is None:
+        return []
+    lines: list = [f"The first key counts at about {speech.clock(first[0])} into the call (goal: within "
+             f"{speech.clock(speech.FIRST_KEY_GOAL)}): only the 999 sentence comes before it; "
+             f"every other sentence can be cut by a key or by words."]
+    menu = flow.nodes.get(engine.start(flow).node)
+    for choice in menu.choices if menu is not None and menu.type == "menu" else ():
+        times = speech.fastest(flow, [choice.key])
+        if times:
+            lines.append([f"Key {choice.key} pressed then: ", Code(choice.to),
+                          f" gives its point (its first number, or its first sentence) at about "
+                          f"{speech.clock(times[1])}."])
+    return [("ul", lines)]
 
 
 def document(flow: Flow, raw_nodes: dict, files: list[Path], problems: list[Problem],
@@ -223,7 +253,7 @@ def document(flow: Flow, raw_nodes: dict, files: list[Path], problems: list[Prob
     if flow.spoken_keys:
         blocks.append(("p", "Spoken key names: " + ", ".join(
             f"{word} = {key}" for word, key in flow.spoken_keys.items()) + "."))
-    blocks.append(("h2", "Notices (said before a menu is read again)"))
+    blocks.append(("h2", "Notices (said before a menu is read again, and before the give-up words)"))
     blocks.append(("ul", [[f"{name}: ", Code(key), ": " + _fill(flow, key)]
                           for name, key in flow.notices.items()]))
     blocks.append(("h2", "Safety words (read when anything fails)"))
@@ -238,16 +268,20 @@ def document(flow: Flow, raw_nodes: dict, files: list[Path], problems: list[Prob
                         "would come back to a step already heard. Key 9 is followed from the first "
                         "menu only (it leads to the same urgent step from every menu); *, 0, # and "
                         "too many tries are left out. The time is everything said on the way: each "
-                        "step's words and, for a menu, its choices."))
+                        "step's words and, for a menu, its choices. \"Fastest\" is when a caller who "
+                        "presses each key the moment it counts hears the point of the last step "
+                        "(its first number, or its first sentence)."))
+    blocks += _answer_times(flow)
     first_menu = next((node_id for node_id in _message_chain(flow, flow.start)
                        if flow.nodes[node_id].type == "menu"), None)
     found = paths(flow, flow.start, {flow.finish}, urgent_from=first_menu)
-    blocks.append(("table", ["#", "path", "time", "note"], _path_rows(flow, found, optional)))
+    blocks.append(("table", ["#", "path", "time", "fastest", "note"], _path_rows(flow, found, optional)))
     blocks.append(("h2", "Endings"))
     blocks.append(("p", f"From the finish step ({flow.finish}), and from {flow.give_up} after too "
                         "many tries, to the end of the call (key 9 left out)."))
     endings = paths(flow, flow.finish, set()) + paths(flow, flow.give_up, {flow.finish})
-    blocks.append(("table", ["#", "path", "time", "note"], _path_rows(flow, endings, optional)))
+    blocks.append(("table", ["#", "path", "time", "fastest", "note"],
+                   _path_rows(flow, endings, optional)))
     from ivr.flowtools import plain
 
     return blocks + plain.sign_off(files)
@@ -298,10 +332,12 @@ def _text_blocks(flow: Flow) -> list:
               ("ol", textbody.compose(flow, []).splitlines())]
     branches = [node.id for node in flow.nodes.values() if node.links]
     if branches:
-        body = textbody.compose(flow, branches)
+        parts = textbody.compose_parts(flow, branches)
+        sizes = ", ".join(f"{textbody.segments(part)} SMS segment(s), {len(part)} characters"
+                          for part in parts)
         blocks.append(("p", f"The longest text, for a caller who heard every step with links "
-                            f"({textbody.segments(body)} SMS segment(s), {len(body)} characters):"))
-        blocks.append(("ol", body.splitlines()))
+                            f"({len(parts)} text(s): {sizes}):"))
+        blocks.append(("ol", [line for part in parts for line in part.splitlines()]))
     others = [key for key in flow.sms if key not in ("intro", "nspcc", "danger", "stop")]
     if others:
         blocks.append(("p", "Replies to texts:"))

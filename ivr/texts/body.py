@@ -2,12 +2,14 @@
 
 Words come from prompts (the flow's ``sms:`` section and ``links:``); this
 module only decides their order and layout. Every text must be plain GSM-7
-and fit in MAX_SEGMENTS, whichever branches the caller heard: when the full
-layout is too long, the links are written more compactly, step by step.
+and every link keeps its label; when all of it does not fit in
+TEXT_MAX_SEGMENTS (default MAX_SEGMENTS), it goes as two texts, in order.
 """
 from __future__ import annotations
 
 from collections.abc import Iterable
+
+from ivr.call.wording import placeholders
 
 MAX_SEGMENTS = 3
 
@@ -61,16 +63,10 @@ def plain(text: str) -> str:
 
 
 def _bare(url: str) -> str:
-    """https://www.example.org/ -> example.org (for comparing, and the compact layout)."""
+    """https://www.example.org/ -> example.org (to see whether a fixed line already gives it)."""
     for prefix in ("https://", "http://"):
         url = url.removeprefix(prefix)
     return url.removeprefix("www.").rstrip("/")
-
-
-def _without_scheme(url: str) -> str:
-    for prefix in ("https://", "http://"):
-        url = url.removeprefix(prefix)
-    return url
 
 
 def links_heard(flow, branches: Iterable[str]) -> list:
@@ -89,34 +85,75 @@ def links_heard(flow, branches: Iterable[str]) -> list:
     return links
 
 
-# Layouts from the fullest to the most compact: (label shown, how the URL is written).
-_LAYOUTS = (
-    (True, lambda url: url),
-    (True, _without_scheme),
-    (False, _without_scheme),
-)
+def numbers_heard(flow, branches: Iterable[str]) -> list[str]:
+    """The names of the numbers said in the branches heard ({childline}, {police}), flow order."""
+    heard, names = set(branches or ()), []
+    for node_id, node in flow.nodes.items():
+        if node_id not in heard:
+            continue
+        for key in node.say:
+            for name in placeholders(flow.prompts.get(key, "")):
+                if name in flow.numbers and name not in names:
+                    names.append(name)
+    return names
 
 
-def compose(flow, branches: list[str]) -> str:
-    """The text for a caller who heard ``branches`` (node ids of flows.yaml).
+def max_segments(flow) -> int:
+    """TEXT_MAX_SEGMENTS (a setting the flow carries), or MAX_SEGMENTS."""
+    value = (getattr(flow, "settings", None) or {}).get("TEXT_MAX_SEGMENTS")
+    return int(value) if value else MAX_SEGMENTS
 
-    The intro, one line per link ("label: url") in flow order without
-    repeats, then the NSPCC line, the 999 line and how to stop texts. A link
-    the fixed lines already give (the NSPCC site) is not repeated. If that
-    is over MAX_SEGMENTS, the URLs lose their https:// and then the labels.
-    """
+
+def _blocks(flow, branches: list[str]) -> tuple[list[str], list[str], list[str]]:
+    """(head, blocks, tail): the intro; one block per link ("label" then the address on a line
+    of its own) and per number heard that the fixed lines do not give; the fixed lines."""
     sms = flow.sms
     head = [flow.written(sms["intro"])] if sms.get("intro") else []
     tail = [flow.written(sms[name]) for name in ("nspcc", "danger", "stop") if sms.get(name)]
     fixed = " ".join(head + tail).lower()
-    links = [link for link in links_heard(flow, branches) if _bare(link.url).lower() not in fixed]
-    body = ""
-    for show_label, write_url in _LAYOUTS:
-        lines = [
-            f"{link.label}: {write_url(link.url)}" if show_label else write_url(link.url)
-            for link in links
-        ]
-        body = plain("\n".join(head + lines + tail))
-        if segments(body) <= MAX_SEGMENTS:
-            break
-    return body
+    blocks = [f"{link.label}:\n{link.url}" for link in links_heard(flow, branches)
+              if _bare(link.url).lower() not in fixed]
+    for name in numbers_heard(flow, branches):
+        line = sms.get(f"number_{name}")
+        if flow.numbers[name] not in fixed and line:
+            blocks.append(flow.written(line))
+    return head, blocks, tail
+
+
+def _numbered(first_line: str, index: int, count: int) -> str:
+    return f"{first_line} ({index}/{count})" if count > 1 else first_line
+
+
+def compose_parts(flow, branches: list[str], limit: int | None = None) -> list[str]:
+    """The texts for a caller who heard ``branches`` (node ids of flows.yaml), in order.
+
+    One text when everything fits in ``limit`` segments (TEXT_MAX_SEGMENTS):
+    the intro, each link with its label, each number heard, the NSPCC line,
+    the 999 line and how to stop texts. Otherwise the same lines, in the same
+    order, over as few texts as keep each within the limit; each starts with
+    its head line marked (1/2), (2/2), so the reader knows another is coming.
+    Nothing is shortened: labels and https:// stay.
+    """
+    limit = limit or max_segments(flow)
+    head, blocks, tail = _blocks(flow, branches)
+    whole = plain("\n".join(head + blocks + tail))
+    if segments(whole) <= limit:
+        return [whole]
+    more = [flow.written(flow.sms.get("more") or flow.sms.get("intro") or "")]
+    # The fixed lines stay together, at the end: the 999 line and STOP come last.
+    pieces, parts, current = blocks + ["\n".join(tail)], [], list(head)
+    for piece in pieces:
+        trial = plain("\n".join([_numbered(current[0], 9, 9), *current[1:], piece]))
+        if len(current) > 1 and segments(trial) > limit:
+            parts.append(current)
+            current = list(more)
+        current.append(piece)
+    parts.append(current)
+    count = len(parts)
+    return [plain("\n".join([_numbered(part[0], index, count), *part[1:]]))
+            for index, part in enumerate(parts, 1)]
+
+
+def compose(flow, branches: list[str]) -> str:
+    """All of the text for a caller who heard ``branches``, its parts one after another."""
+    return "\n\n".join(compose_parts(flow, branches))

@@ -80,15 +80,22 @@ def is_opted_out(conn, number_hash: str) -> bool:
 def _text_fields(number: str, branches: list[str], simulated: bool) -> dict:
     flow = _flow()
     heard = sorted({b for b in branches or () if isinstance(b, str) and b in flow.nodes})
-    body = textbody.compose(flow, heard)
+    parts = textbody.compose_parts(flow, heard)
     return {
         "to_number": number,
         "to_hash": store.number_hash(number),
         "branches": json.dumps(heard),
-        "body": body,
-        "segments": textbody.segments(body),
+        "body": "\n\n".join(parts),
+        "parts": json.dumps(parts) if len(parts) > 1 else None,
+        "parts_sent": 0,
+        "segments": sum(textbody.segments(part) for part in parts),
         "simulated": bool(simulated),
     }
+
+
+def text_parts(row) -> list[str]:
+    """The texts of an outbox row, in the order they are sent."""
+    return json.loads(row.parts) if row.parts else [row.body]
 
 
 def _answer_for(row) -> str | None:
@@ -266,8 +273,8 @@ def release_call(call_sid: str, call_status: str) -> int:
                 .values(status=OPTED_OUT if blocked else SENT, to_number=None, released_at=now,
                         sent_at=None if blocked else now, updated_at=now)
             ).rowcount
-            if taken and not blocked:
-                sender.record_local(conn, to=row.to_number, body=row.body, outbox_id=row.id,
+            for part in (text_parts(row) if taken and not blocked else ()):
+                sender.record_local(conn, to=row.to_number, body=part, outbox_id=row.id,
                                     call_key=key, simulated=True)
             released += taken
         released += conn.execute(

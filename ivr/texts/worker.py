@@ -219,17 +219,21 @@ class Worker:
             log.info("text %s not sent: %s opted out", row.id, mask_number(row.to_number))
             return ob.OPTED_OUT
         sender = self.local if row.simulated else self.sender
+        parts, index = ob.text_parts(row), row.parts_sent or 0
         try:
             if sender.kind == "twilio":
                 self.limiter.wait()
-            result = sender.send(row.to_number, row.body, outbox_id=row.id,
+            result = sender.send(row.to_number, parts[index], outbox_id=row.id,
                                  call_key=row.call_key, simulated=row.simulated)
         except Exception as exc:  # every failure is classified: retry or not
             return self._failed(row, senders.classify(exc))
+        if index + 1 < len(parts):
+            return self._part_sent(row, index, len(parts))
         status = ob.ACCEPTED if result.sid else ob.SENT
         now = self.clock()
+        segments = row.segments if len(parts) > 1 else result.segments
         if self._finish(row, status=status, message_sid=result.sid, sent_at=now,
-                        to_number=None, error_code=None, segments=result.segments):
+                        to_number=None, error_code=None, segments=segments):
             log.info("text %s to %s %s (%s, %d segments, attempt %d)", row.id,
                      mask_number(row.to_number), status, sender.kind, result.segments,
                      row.attempts)
@@ -239,6 +243,19 @@ class Worker:
             except Exception:  # the next sweep applies them
                 log.exception("text %s: could not apply early delivery reports yet", row.id)
         return status
+
+    def _part_sent(self, row, index: int, count: int) -> str:
+        """One part of a long text went: the next is due at once, with fresh tries.
+
+        Stored under our claim, like a whole text: the part is never sent twice
+        unless the worker dies between Twilio's answer and this write. Only the
+        last part's SID is kept (delivery reports follow the last part).
+        """
+        self._finish(row, status=ob.QUEUED, parts_sent=index + 1, attempts=0,
+                     error_code=None, next_attempt_at=self.clock())
+        log.info("text %s to %s: part %d of %d taken", row.id, mask_number(row.to_number),
+                 index + 1, count)
+        return ob.QUEUED
 
     def _failed(self, row, error: senders.SendError) -> str:
         masked = mask_number(row.to_number)

@@ -139,11 +139,10 @@ CASES: dict[str, list[tuple[str, str | None, str, str]]] = {
         (PROMPTS, None, '    label: "Parent Info"\n', '    label: "Parent Info ✔"  # expect: E040\n'),
     ],
     "E041-text-too-long": [
-        (PROMPTS, None, '  intro: "Calm Line: links from your call."\n',
-         '  intro: "Calm Line: here are the links from your call. Keep this text somewhere safe, '
-         'or delete it once you have saved the links you need."\n'),
-        (FLOWS, "  take_it_down:\n", "    links: [take_it_down]\n",
-         "    links: [take_it_down]  # expect: E041\n"),
+        (PROMPTS, None, '    label: "Report to the IWF"\n',
+         '    label: "' + "Report it to the Internet Watch Foundation, the IWF. " * 8 + '"\n'),
+        (FLOWS, "  removal_more:\n", "    links: [iwf_report]\n",
+         "    links: [iwf_report]  # expect: E041\n"),
     ],
     "E042-spoken-key": [
         (FLOWS, None, '  nine: "9"\n', '  nine: "8"  # expect: E042\n'),
@@ -151,6 +150,15 @@ CASES: dict[str, list[tuple[str, str | None, str, str]]] = {
     "E050-no-source": [
         (PROMPTS, "rests_on:\n", "  welcome.calm: [stay_calm]\n",
          "  welcome.calm: [keep_calm_and_carry_on]  # expect: E050\n"),
+    ],
+    "E045-text-lacks-a-number": [
+        (PROMPTS, None, '  number_childline: "Childline, free for your child, day or night: {childline}"\n',
+         ''),
+        (FLOWS, "  talk:\n", "    links: [nspcc]\n", "    links: [nspcc]  # expect: E045\n"),
+    ],
+    "E046-hours-unreadable": [
+        (FLOWS, "  dial_nspcc:\n", "    hours: {}\n",
+         '    hours:\n      weekly:\n        monday: ["9-5"]  # expect: E046\n'),
     ],
     "W001-unused-prompt": [
         (PROMPTS, None, '  welcome.for_whom:',
@@ -174,6 +182,12 @@ CASES: dict[str, list[tuple[str, str | None, str, str]]] = {
         (FLOWS, "  main:\n", "        phrases: [talk, someone, nspcc, helpline, speak to someone, number]\n",
          "        phrases: [talk, someone, nspcc, helpline, speak to someone, number]\n"
          '      - key: "5"\n        to: finish\n        phrases: [text me]\n'),
+    ],
+    "W006-first-key-late": [
+        (PROMPTS, None, 'hang up now and call {emergency}."',
+         'hang up now and call {emergency}, the emergency number, straight away, please, do not wait."'),
+        (FLOWS, None, "    say: [welcome.danger, welcome.for_whom, welcome.calm, welcome.told,\n",
+         "    say: [welcome.danger, welcome.for_whom, welcome.calm, welcome.told,  # expect: W006\n"),
     ],
 }
 

@@ -43,6 +43,14 @@ class Entry:
     error: str | None = None  # the line answered with an error or TwiML Twilio could not play
     refused: str | None = None  # the caller's action did not fit this step (nothing was sent)
     gave_up: bool = False  # the line gave up on this step after too many tries
+    # Seconds into the call (the estimate of `ivr check`): when this answer began, when
+    # each sentence of `said` starts, when a key first counts, and, when the caller
+    # answered before the line had finished, when they cut it.
+    at: float = 0.0
+    times: list[float] = field(default_factory=list)
+    opens_at: float | None = None
+    length: float = 0.0
+    cut_at: float | None = None
 
     def to_dict(self) -> dict:
         return {**asdict(self), "did": self.did}
@@ -82,9 +90,10 @@ def local_transport(app) -> FlaskTransport:
 class SimulatedCall:
     """Drive one call. Every method returns the Entries it produced (possibly none)."""
 
-    def __init__(self, transport, from_choice: str = "mobile", *, flow=None, text_reader=None):
+    def __init__(self, transport, from_choice: str = "mobile", *, flow=None, text_reader=None,
+                 at: str | None = None):
         self.from_kind, self.from_number = caller_number(from_choice)
-        self.caller = Caller(transport, from_number=self.from_number, simulated=True)
+        self.caller = Caller(transport, from_number=self.from_number, simulated=True, at=at)
         self.flow = flow  # to tell a give-up from a goodbye; optional
         self.text_reader = text_reader  # call_sid -> text dict | None, after the call ends
         self.entries: list[Entry] = []
@@ -93,6 +102,8 @@ class SimulatedCall:
         self.text: dict | None = None
         self.status_error: str | None = None  # the status callback failed (the line's fault)
         self.text_error: str | None = None  # the text could not be read back (a preview only)
+        self.clock = 0.0  # seconds into the call, by the estimate of `ivr check`
+        self.acting_after: float | None = None  # seconds into the last answer of the next action
 
     # -- kept between requests (the web simulator pickles its calls) --------------------
     def __getstate__(self) -> dict:
@@ -102,7 +113,7 @@ class SimulatedCall:
         return state  # the caller drops its transport itself (Caller.__getstate__)
 
     def __setstate__(self, state: dict) -> None:
-        self.__dict__.update(state)
+        self.__dict__.update({"clock": 0.0, "acting_after": None, **state})
         self.flow = self.text_reader = None  # until attach()
 
     def attach(self, transport, *, flow=None, text_reader=None) -> None:
@@ -163,6 +174,11 @@ class SimulatedCall:
         }
 
     # -- what a caller does -----------------------------------------------------------
+    def acting_at(self, seconds: float | None) -> None:
+        """The next action comes this many seconds into the line's last answer (None: after
+        it finished). Sooner than its end, it cuts the answer, as a key does on a phone."""
+        self.acting_after = seconds if seconds is None else max(0.0, float(seconds))
+
     def start(self) -> list[Entry]:
         if self.entries:
             raise ScriptError("this call has already started")
@@ -260,10 +276,28 @@ class SimulatedCall:
             return self._play("key", "", self.caller.silence)
         return self._play("key", digits, lambda: self.caller.press(digits))
 
+    def _move_clock(self, action: str) -> None:
+        """Where the call's clock is when the caller acts: at the end of the last answer
+        (plus the Gather's timeout for a silence), or where they cut it."""
+        after, self.acting_after = self.acting_after, None
+        last = next((e for e in reversed(self.entries) if e.said and not e.refused), None)
+        if last is None:
+            return
+        end = last.at + last.length
+        opens = last.opens_at if last.opens_at is not None else end
+        if after is not None and last.at + after < end and action != "silence":
+            last.cut_at = round(max(last.at + after, opens), 1)  # a key before it opens waits
+            self.clock = last.cut_at
+            return
+        self.clock = end
+        if action == "silence" and self.caller.pending is not None:
+            self.clock += float(self.caller.pending.get("timeout") or 0)
+
     def _play(self, action: str, value: str, move) -> list[Entry]:
         waited_at = self.node
         count = len(self.caller.turns)
-        entry = Entry(action, value)
+        self._move_clock(action)
+        entry = Entry(action, value, at=round(self.clock, 1))
         try:
             turn = move()
         except TwimlError as exc:
@@ -276,6 +310,10 @@ class SimulatedCall:
             entry.url, entry.status = turn.url, turn.status
             entry.steps, entry.said = list(turn.steps), list(turn.said)
             entry.waiting, entry.ended = turn.waiting, turn.ended
+            entry.times = [round(self.clock + start, 1) for start in turn.starts]
+            entry.length = round(turn.length, 1)
+            if turn.opens_at is not None:
+                entry.opens_at = round(self.clock + turn.opens_at, 1)
         self.entries.append(entry)
         if entry.error:
             entry.ended = True

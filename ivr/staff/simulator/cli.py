@@ -198,16 +198,24 @@ def _prepare_database() -> None:
               help="Drive a running server (signs with TWILIO_AUTH_TOKEN) instead of this process.")
 @click.option("--speak", is_flag=True, help="Read the words aloud with espeak-ng.")
 @click.option("--verbose", "-v", is_flag=True, help="Show the app's log lines too.")
+@click.option("--at", "at", metavar='"YYYY-MM-DD HH:MM"',
+              help="Play the line as if at this time, in London (opening hours).")
 @with_appcontext
-def simulate(keys, say, do, from_choice, as_json, url, speak, verbose):
+def simulate(keys, say, do, from_choice, as_json, url, speak, verbose, at):
     """Play a practice call: by hand, or scripted with --keys, --say and --do."""
-    from ivr.call import content
+    from ivr.call import content, hours
     from ivr.staff.simulator import texts
 
     if not verbose:  # the webhooks' log lines would drown the transcript
         logging.getLogger().setLevel(max(logging.getLogger().level, logging.WARNING))
 
     ctx = click.get_current_context()
+    if at:
+        try:
+            at = hours.parse_moment(at).isoformat()
+        except ValueError:
+            raise click.BadParameter(f"{at!r} is not a time like \"2026-12-25 23:00\"",
+                                     param_hint="--at") from None
     try:
         script = script_from(ctx.meta.get(ORDER, []))
     except ScriptError as exc:
@@ -228,7 +236,8 @@ def simulate(keys, say, do, from_choice, as_json, url, speak, verbose):
         transport = local_transport(app)
         reader = texts.after_call
     try:
-        call = SimulatedCall(transport, from_choice, flow=content.flow(), text_reader=reader)
+        call = SimulatedCall(transport, from_choice, flow=content.flow(), text_reader=reader,
+                             at=at)
     except ScriptError as exc:
         raise click.BadParameter(str(exc), param_hint="--from") from None
     speaker = Speaker(speak)

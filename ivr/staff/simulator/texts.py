@@ -17,6 +17,7 @@ from flask import current_app
 from ivr import store
 from ivr.texts import outbox
 
+MAX_PARTS = 4  # parts of one text sent here before giving up (a text has at most two)
 WAIT_SECONDS = 3.0  # for another process's worker (`ivr serve`'s thread, `--url`)
 
 NOTES = {
@@ -63,6 +64,21 @@ def _send_now(key: str) -> None:
         sender.process(row)
 
 
+def _shown(parts: list[dict]) -> dict:
+    """The text as staff see it: its parts in order, a blank line between them."""
+    count = len(parts)
+    note = "Not really sent: a practice call's text is only shown here."
+    if count > 1:
+        note = f"Sent as {count} texts, in this order. " + note
+    return {
+        # A practice text is never sent: "shown" says there is a body to show.
+        "sent": False, "shown": True, "to": parts[0]["to"], "body": "\n\n".join(p["body"] for p in parts),
+        "segments": sum(p["segments"] for p in parts), "parts": count,
+        "characters": sum(len(p["body"]) for p in parts),
+        "simulated": parts[0]["simulated"], "note": note,
+    }
+
+
 def after_call(call_sid: str, send: bool = True, wait: float = WAIT_SECONDS) -> dict | None:
     """What followed the call: None when no text was asked for, else a dict with
     sent (always False: a practice text is never sent), shown (True with a body),
@@ -73,19 +89,14 @@ def after_call(call_sid: str, send: bool = True, wait: float = WAIT_SECONDS) -> 
         row = _row(key)
         if row is None:
             return None
-        if send and row.status in (outbox.HELD, outbox.QUEUED):
+        for _part in range(MAX_PARTS):  # a long text goes as two: one part a claim
+            if not (send and row.status in (outbox.HELD, outbox.QUEUED)):
+                break
             _send_now(key)
             row = _row(key)
-        sent = outbox.local_sent(call_sid, limit=1)
-        if sent:
-            text = sent[0]
-            return {
-                # A practice text is never sent: "shown" says there is a body to show.
-                "sent": False, "shown": True, "to": text["to"], "body": text["body"],
-                "segments": text["segments"], "characters": len(text["body"]),
-                "simulated": text["simulated"],
-                "note": "Not really sent: a practice call's text is only shown here.",
-            }
+        sent = outbox.local_sent(call_sid)
+        if sent and (row.status not in outbox.PENDING or time.monotonic() >= deadline):
+            return _shown(list(reversed(sent)))  # oldest first: the order they went in
         if row.status not in outbox.PENDING or time.monotonic() >= deadline:
             break
         time.sleep(0.1)

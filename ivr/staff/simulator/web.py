@@ -185,6 +185,15 @@ def _accepts(call: SimulatedCall) -> list[str]:
     return [kind for kind, name in (("keys", "dtmf"), ("words", "speech")) if name in inputs]
 
 
+def _seconds(value) -> float | None:
+    """How far into the line's last answer the caller acted (the page's clock), or None."""
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        return None
+    return seconds if 0 <= seconds < 3600 else None
+
+
 def _problem(message: str, status: int):
     return jsonify(error=message), status
 
@@ -252,9 +261,15 @@ def start_call():
     choice = str(data.get("from") or "mobile")
     if choice not in SIMULATED_FROM:
         return _problem(f"Choose the caller's number from: {', '.join(SIMULATED_FROM)}.", 400)
-    from ivr.call import content
+    from ivr.call import content, hours
     from ivr.staff.simulator import texts
 
+    at = str(data.get("at") or "").strip() or None
+    if at:
+        try:
+            at = hours.parse_moment(at).isoformat()
+        except ValueError:
+            return _problem("Give the time as a date and a time, like 2026-12-25 23:00.", 400)
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     owner = _owner()
     previous_id = session.get("sim_call", "")
@@ -265,7 +280,7 @@ def start_call():
                 previous.call.hang_up()  # a new call hangs up the one still on the line
                 calls().save(previous_id, previous)
     call = SimulatedCall(local_transport(app), choice, flow=content.flow(),
-                         text_reader=texts.after_call)
+                         text_reader=texts.after_call, at=at)
     call.start()  # no one else knows this call yet: it is stored once it has answered
     call_id = calls().add(call, owner)
     session["sim_call"] = call_id
@@ -315,6 +330,7 @@ def act(call_id):
         if held is None:
             return _problem("That practice call has ended or expired. Start a new call.", 404)
         call = held.call
+        call.acting_at(_seconds(data.get("after")))
         if action == "key":
             if value not in KEYS:
                 return _problem("Press one key: 0-9, * or #.", 400)

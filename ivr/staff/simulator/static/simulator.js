@@ -22,6 +22,7 @@
   var keys = Array.prototype.slice.call(document.querySelectorAll(".key"));
 
   var callId = null, state = null, shown = 0, busy = false;
+  var answeredAt = null;  // when the line's last answer arrived (Date.now())
   var queue = Promise.resolve();
 
   var WAITING = {
@@ -121,10 +122,13 @@
   function act(action, value) {
     if (!callId) { return; }
     hush();  // the caller speaks or presses over the line, as on a real call
+    // How far into the line's last answer the caller acted: sooner than its end, the
+    // answer is cut there, as a key cuts the line on a phone (the server keeps the clock).
+    var after = answeredAt ? (Date.now() - answeredAt) / 1000 : null;
     enqueue(function () {
       busy = true;
       update();
-      return request("POST", callUrl("/actions"), { "do": action, value: value || "" })
+      return request("POST", callUrl("/actions"), { "do": action, value: value || "", after: after })
         .then(function (data) { showProblem(""); render(data, true); })
         .finally(function () { busy = false; update(); });
     });
@@ -167,7 +171,17 @@
     if (turn.said.length) {
       var said = make("div", "turn__said");
       said.appendChild(make("span", "visually-hidden", "The line says: "));
-      turn.said.forEach(function (sentence) { said.appendChild(make("p", "", sentence)); });
+      turn.said.forEach(function (sentence, index) {
+        var line = make("p", "");
+        if (turn.times && turn.times[index] !== undefined) {
+          var time = make("span", "turn__time", clock(turn.times[index]));
+          time.setAttribute("title", "Seconds into the call (estimated, as ivr check does)");
+          line.appendChild(time);
+          line.appendChild(document.createTextNode(" "));
+        }
+        line.appendChild(document.createTextNode(sentence));
+        said.appendChild(line);
+      });
       item.appendChild(said);
     }
     if (turn.gave_up) {
@@ -223,6 +237,23 @@
     if (endedNow) { el("ended-title").focus({ preventScroll: false }); }
   }
 
+  function clock(seconds) {
+    var whole = Math.round(seconds);
+    return Math.floor(whole / 60) + ":" + ("0" + (whole % 60)).slice(-2);
+  }
+
+  // Sentences the caller cut by answering early: struck through, and said so.
+  function markCut(item, turn) {
+    if (turn.cut_at === null || turn.cut_at === undefined || !turn.times) { return; }
+    var lines = item.querySelectorAll(".turn__said p");
+    turn.times.forEach(function (start, index) {
+      var line = lines[index];
+      if (!line || start < turn.cut_at || line.classList.contains("turn__cut")) { return; }
+      line.classList.add("turn__cut");
+      line.appendChild(make("span", "visually-hidden", " (not heard: the caller answered first)"));
+    });
+  }
+
   function render(data, speakNew) {
     if (!state || state.id !== data.id) {
       transcript.textContent = "";
@@ -237,7 +268,11 @@
       last = turnItem(turns[shown]);
       transcript.appendChild(last);
       if (speakNew && !turns[shown].refused) { speak(turns[shown].said); }
+      if (turns[shown].said && turns[shown].said.length) { answeredAt = Date.now(); }
     }
+    Array.prototype.forEach.call(transcript.children, function (item, index) {
+      if (turns[index]) { markCut(item, turns[index]); }
+    });
     if (last && typeof last.scrollIntoView === "function") {
       var still = window.matchMedia && window.matchMedia("(prefers-reduced-motion: reduce)").matches;
       last.scrollIntoView({ block: "nearest", behavior: still ? "auto" : "smooth" });
@@ -280,11 +315,13 @@
     event.preventDefault();
     hush();
     var from = (startForm.querySelector('input[name="from"]:checked') || {}).value || "mobile";
+    var at = (el("as-if-at") || {}).value || "";
+    answeredAt = null;
     enqueue(function () {
       busy = true;
       startButton.disabled = true;
       update();
-      return request("POST", api, { from: from })
+      return request("POST", api, { from: from, at: at })
         .then(function (data) { showProblem(""); state = null; render(data, true); })
         .finally(function () { busy = false; startButton.disabled = false; update(); });
     });
