@@ -92,5 +92,9 @@ def test_the_web_line_serves_calls_and_metrics_count_every_process(web):
 
     with ThreadPoolExecutor(max_workers=8) as pool:  # in parallel, so both processes answer
         assert list(pool.map(call, range(CALLS))) == [200] * CALLS
-    # Each scrape lands on either process; every one must see all the calls.
+    # Each process adds its webhooks to the shared files within a moment (off the
+    # request path): wait for that, then every scrape, on either process, sees all.
+    deadline = time.monotonic() + 30
+    while _scrape(web) != CALLS and time.monotonic() < deadline:
+        time.sleep(0.1)
     assert [_scrape(web) for _ in range(6)] == [CALLS] * 6

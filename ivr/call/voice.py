@@ -134,7 +134,7 @@ def _respond(step: Step) -> Response:
 @twilio_signed
 @never_fail
 def incoming():
-    log.info("call %s started", _call_tag())
+    log.debug("call %s started", _call_tag())  # DEBUG: an INFO line per call costs every call
     return _respond(engine.start(content.flow()))
 
 
@@ -195,8 +195,8 @@ def unknown_step(unknown):
 def status():
     """Twilio's call status callback: may come late, twice, or out of order."""
     call_status = request.form.get("CallStatus", "")
-    log.info("call %s ended: %s (%s s)", _call_tag(), call_status or "-",
-             request.form.get("CallDuration", "-"))
+    log.debug("call %s ended: %s (%s s)", _call_tag(), call_status or "-",
+              request.form.get("CallDuration", "-"))
     if call_status in FINAL_CALL_STATUSES:
         try:
             outbox.release_call(request.form.get("CallSid", ""), call_status)
