@@ -1,9 +1,7 @@
 """The Procfile's web line, run as a deployment runs it: gunicorn, two processes, /metrics adding both up."""
 from __future__ import annotations
 
-import os
 import re
-import socket
 import subprocess
 import time
 import urllib.error
@@ -12,59 +10,30 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+import servers
 from conftest import AUTH_TOKEN
+from servers import free_port, process_env, wait_until_up
 from twilio.request_validator import RequestValidator
-
-from ivr.config import REPO_ROOT
 
 CALLS = 40
 METRICS_TOKEN = "a-metrics-token-for-the-tests-only"
 
 
-def _web_command() -> str:
-    for line in (REPO_ROOT / "Procfile").read_text().splitlines():
-        name, _, command = line.partition(":")
-        if name.strip() == "web":
-            return command.strip().replace("0.0.0.0:", "127.0.0.1:")  # loopback only in tests
-    raise AssertionError("no web: line in the Procfile")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait_until_up(base: str, server: subprocess.Popen) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        assert server.poll() is None, server.stdout.read().decode(errors="replace")
-        try:
-            with urllib.request.urlopen(base + "/healthz", timeout=2):
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise AssertionError("gunicorn did not start in 30 s")
-
-
 @pytest.fixture
 def web(tmp_path):
-    port = _free_port()
-    env = {**os.environ, "PORT": str(port), "WEB_CONCURRENCY": "2", "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
-           "SECRET_KEY": "procfile-test", "INSTANCE_PATH": str(tmp_path / "instance"),
-           "DATABASE_URL": "sqlite:///" + str(tmp_path / "line.sqlite"), "METRICS_TOKEN": METRICS_TOKEN,
-           "PATH": str(REPO_ROOT / ".venv" / "bin") + os.pathsep + os.environ.get("PATH", "")}
-    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    port = free_port()
+    env = process_env(PORT=str(port), WEB_CONCURRENCY="2", TWILIO_AUTH_TOKEN=AUTH_TOKEN,
+                      SECRET_KEY="procfile-test", INSTANCE_PATH=str(tmp_path / "instance"),
+                      DATABASE_URL="sqlite:///" + str(tmp_path / "line.sqlite"),
+                      METRICS_TOKEN=METRICS_TOKEN)
     subprocess.run(["ivr", "db", "upgrade"], env=env, cwd=tmp_path, check=True, capture_output=True)
-    server = subprocess.Popen(["sh", "-c", "exec " + _web_command()], env=env, cwd=REPO_ROOT,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    server = servers.start("web", env)
     base = f"http://127.0.0.1:{port}"
     try:
-        _wait_until_up(base, server)
+        wait_until_up(base, server)
         yield base
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        servers.stop(server)
 
 
 def _post_signed(base: str, path: str, params: dict) -> int:
