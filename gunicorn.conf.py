@@ -2,14 +2,18 @@
 
 /metrics must add up every worker process: prometheus-client's multiprocess
 mode keeps the values in files in PROMETHEUS_MULTIPROC_DIR. Give it a fresh
-folder at each start (or use the one the operator set, emptied), and tell it
-when a worker dies, as prometheus-client's documentation asks.
+folder at each start (or use the one the operator set, emptied), tell it
+when a worker dies, as prometheus-client's documentation asks, and remove
+the folder we made when gunicorn exits (an operator's folder is left).
 """
 import os
 import shutil
 import tempfile
 
-os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="calm-line-metrics-"))
+# Only when none is set: mkdtemp in setdefault's argument made a folder at every start.
+_OWN_FOLDER = not os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+if _OWN_FOLDER:
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="calm-line-metrics-")
 
 
 def on_starting(server):
@@ -22,3 +26,9 @@ def child_exit(server, worker):
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    # A folder per start would pile up in the temporary directory (45 in a day of tests).
+    if _OWN_FOLDER:
+        shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)

@@ -32,11 +32,17 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def process_env(**settings: str) -> dict:
-    """os.environ with the venv first on PATH and these settings; no inherited metrics folder."""
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", **settings}
-    env.pop("PROMETHEUS_MULTIPROC_DIR", None)  # each gunicorn makes (and removes) its own
-    return env
+def process_env(tmp: Path, **settings: str) -> dict:
+    """os.environ with the venv first on PATH and these settings; no inherited metrics folder.
+
+    TMPDIR is the test's own folder: what a process leaves in its temporary
+    directory (gunicorn's metrics folder, if it is killed) stays with the test.
+    """
+    (tmp / "tmp").mkdir(exist_ok=True)
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+           "TMPDIR": str(tmp / "tmp")}
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)  # each gunicorn makes (and removes) its own...
+    return {**env, **settings}  # ...unless the test sets one
 
 
 def start(kind: str, env: dict, log: Path | None = None) -> subprocess.Popen:

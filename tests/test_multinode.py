@@ -91,7 +91,7 @@ def line(tmp_path, postgres_url, fake_twilio):
         "TWILIO_FROM_NUMBER": "+441134960000", "STAFF_PASSWORD": "multinode-staff",
         "SMS_RATE_PER_SECOND": "50", "LOG_LEVEL": "INFO",
     }
-    subprocess.run(["ivr", "db", "upgrade"], env=servers.process_env(**shared), cwd=tmp_path,
+    subprocess.run(["ivr", "db", "upgrade"], env=servers.process_env(tmp_path, **shared), cwd=tmp_path,
                    check=True, capture_output=True, timeout=120)
     nodes: dict[str, list[subprocess.Popen]] = {}
     (tmp_path / "haproxy.cfg").write_text(HAPROXY_CONFIG.format(
@@ -99,7 +99,7 @@ def line(tmp_path, postgres_url, fake_twilio):
     proxy = None
     try:
         for name, port in ports.items():
-            env = servers.process_env(**shared, PORT=str(port), WEB_CONCURRENCY="1",
+            env = servers.process_env(tmp_path, **shared, PORT=str(port), WEB_CONCURRENCY="1",
                                       INSTANCE_PATH=str(tmp_path / f"instance-{name}"))
             nodes[name] = [servers.start("web", env, tmp_path / f"web-{name}.log"),
                            servers.start("worker", env, tmp_path / f"worker-{name}.log")]

@@ -22,7 +22,7 @@ METRICS_TOKEN = "a-metrics-token-for-the-tests-only"
 @pytest.fixture
 def web(tmp_path):
     port = free_port()
-    env = process_env(PORT=str(port), WEB_CONCURRENCY="2", TWILIO_AUTH_TOKEN=AUTH_TOKEN,
+    env = process_env(tmp_path, PORT=str(port), WEB_CONCURRENCY="2", TWILIO_AUTH_TOKEN=AUTH_TOKEN,
                       SECRET_KEY="procfile-test", INSTANCE_PATH=str(tmp_path / "instance"),
                       DATABASE_URL="sqlite:///" + str(tmp_path / "line.sqlite"),
                       METRICS_TOKEN=METRICS_TOKEN)
@@ -67,3 +67,37 @@ def test_the_web_line_serves_calls_and_metrics_count_every_process(web):
     while _scrape(web) != CALLS and time.monotonic() < deadline:
         time.sleep(0.1)
     assert [_scrape(web) for _ in range(6)] == [CALLS] * 6
+
+
+def test_gunicorn_removes_its_metrics_folder_when_it_exits(tmp_path):
+    port = free_port()
+    env = process_env(tmp_path, PORT=str(port), WEB_CONCURRENCY="1", TWILIO_AUTH_TOKEN=AUTH_TOKEN,
+                      SECRET_KEY="procfile-test", INSTANCE_PATH=str(tmp_path / "instance"),
+                      DATABASE_URL="sqlite:///" + str(tmp_path / "line.sqlite"))
+    server = servers.start("web", env)
+    try:
+        wait_until_up(f"http://127.0.0.1:{port}", server)
+        made = list((tmp_path / "tmp").glob("calm-line-metrics-*"))
+        assert len(made) == 1 and made[0].is_dir()  # the folder /metrics adds up from
+    finally:
+        servers.stop(server)
+    assert server.returncode == 0
+    assert not list((tmp_path / "tmp").glob("calm-line-metrics-*"))
+
+
+def test_an_operator_s_metrics_folder_is_emptied_at_start_and_kept(tmp_path):
+    folder = tmp_path / "metrics"
+    folder.mkdir()
+    (folder / "counter_123.db").write_bytes(b"from an earlier run")
+    port = free_port()
+    env = process_env(tmp_path, PORT=str(port), WEB_CONCURRENCY="1", TWILIO_AUTH_TOKEN=AUTH_TOKEN,
+                      SECRET_KEY="procfile-test", INSTANCE_PATH=str(tmp_path / "instance"),
+                      DATABASE_URL="sqlite:///" + str(tmp_path / "line.sqlite"),
+                      PROMETHEUS_MULTIPROC_DIR=str(folder))
+    server = servers.start("web", env)
+    try:
+        wait_until_up(f"http://127.0.0.1:{port}", server)
+        assert not (folder / "counter_123.db").exists()
+    finally:
+        servers.stop(server)
+    assert folder.is_dir() and not list((tmp_path / "tmp").glob("calm-line-metrics-*"))
