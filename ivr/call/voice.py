@@ -102,12 +102,6 @@ def _carry_out(step: Step) -> Step:
     return step
 
 
-def _needs_read_back(step: Step) -> bool:
-    flow = content.flow()
-    return any("{entered}" in flow.prompts.get(key, "")
-               for node_id in step.play for key in flow.nodes[node_id].say)
-
-
 def _read_back() -> str:
     """The number this caller keyed in, digit by digit, as they would say it."""
     number = outbox.staged_number(request.form.get("CallSid", ""))
@@ -119,7 +113,7 @@ def _read_back() -> str:
 def _respond(step: Step) -> Response:
     step = _carry_out(step)
     entered = None
-    if _needs_read_back(step):
+    if content.reads_back(step.play):
         try:
             entered = _read_back()
         except Exception:
