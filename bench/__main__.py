@@ -110,11 +110,16 @@ def _run(args, parts, rows, skipped, raw, out, started, command, seconds, rounds
                                   calls=args.calls, database_url=args.database_url, out=out)
             raw["webhooks"] = {
                 "best": {f"{app}/{which}": asdict(r) for (app, which), r in result.best.items()},
+                "rounds": {f"{app}/{which}": [r.rps for r in got]
+                           for (app, which), got in result.each_round.items()},
                 "rss_mb": result.rss_mb, "requests": result.requests,
                 "menu_requests": result.menu_requests, "db_share": result.db_share,
                 "mean_bytes": result.mean_bytes}
             errors = sum(r.errors for r in result.best.values())
             rows += _webhook_rows(result, db)
+            skipped.append("webhooks: req/s and p99 are each app's best round; each ratio is the "
+                           "median over rounds of the line's req/s / the reference's, run back to "
+                           "back in the same round; RSS: gunicorn's master and workers")
             if errors:
                 skipped.append(f"webhooks: {errors} failed or non-2xx answers (see {out})")
 

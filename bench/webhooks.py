@@ -34,6 +34,7 @@ class WebhookResult:
     db_share: float
     mean_bytes: int
     best: dict = field(default_factory=dict)  # (app, request set) -> best round
+    each_round: dict = field(default_factory=dict)  # (app, request set) -> every round
     rss_mb: dict = field(default_factory=dict)  # app -> MB after the run
     menu_requests: int = 0
 
@@ -42,7 +43,10 @@ class WebhookResult:
         return self.line.rps / self.baseline.rps
 
     def ratio_to(self, app: str, which: str) -> float:
-        return self.best["line", which].rps / self.best[app, which].rps
+        """The median over rounds of line / app, each from the same round (back to back):
+        steadier than best against best when other work comes and goes on the machine."""
+        paired = zip(self.each_round["line", which], self.each_round[app, which], strict=True)
+        return statistics.median(line.rps / other.rps for line, other in paired)
 
 
 def line_env(tmp: Path, database_url: str | None = None) -> dict:
@@ -176,7 +180,7 @@ def run(*, seconds: float = 8, connections: int = 16, rounds: int = 3, calls: in
     best = {key: best_result(results) for key, results in got.items()}
     return WebhookResult(line=best["line", "mix"], baseline=best["constant", "mix"],
                          rounds=[], requests=len(requests), db_share=db_share,
-                         mean_bytes=mean_bytes, best=best, rss_mb=rss,
+                         mean_bytes=mean_bytes, best=best, each_round=got, rss_mb=rss,
                          menu_requests=len(sets["menu"]))
 
 
