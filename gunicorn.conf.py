@@ -1,4 +1,5 @@
-"""gunicorn settings for the Procfile's `web:` line (bind, workers and threads stay there).
+"""gunicorn settings for the Procfile's `web:` line (bind, workers and threads stay there:
+the gthread worker, 2 x 4 threads, was chosen by measurement; see BENCHMARKS.md).
 
 /metrics must add up every worker process: prometheus-client's multiprocess
 mode keeps the values in files in PROMETHEUS_MULTIPROC_DIR. Give it a fresh
