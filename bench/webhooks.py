@@ -176,7 +176,8 @@ def run(*, seconds: float = 8, connections: int = 16, rounds: int = 3, calls: in
             log(f"  round {index + 1}: " + "; ".join(
                 f"{which} " + ", ".join(f"{n} {got[n, which][-1].rps:.0f}" for n in servers)
                 for which in SETS) + f" req/s (load {os.getloadavg()[0]:.1f})")
-        rss = {name: rss_mb(server.process.pid) for name, server in servers.items()}
+        rss = {name: rss_mb(server.process.pid) for name, server in servers.items()
+               if server.process is not None}
     best = {key: best_result(results) for key, results in got.items()}
     return WebhookResult(line=best["line", "mix"], baseline=best["constant", "mix"],
                          rounds=[], requests=len(requests), db_share=db_share,

@@ -47,14 +47,10 @@ def process_env(tmp: Path, **settings: str) -> dict:
 
 def start(kind: str, env: dict, log: Path | None = None) -> subprocess.Popen:
     """The Procfile's `kind` line in a process group of its own (so it can be killed whole)."""
-    out = open(log, "wb") if log else subprocess.DEVNULL  # noqa: SIM115 (the child keeps it)
-    try:
+    with open(log or os.devnull, "wb") as out:  # the child keeps its own copy
         return subprocess.Popen(["sh", "-c", "exec " + procfile_command(kind)], env=env,
                                 cwd=REPO_ROOT, stdout=out, stderr=subprocess.STDOUT,
                                 start_new_session=True)
-    finally:
-        if log:
-            out.close()
 
 
 def wait_until_up(base: str, process: subprocess.Popen, timeout: float = 60) -> None:

@@ -131,13 +131,13 @@ def _wait_for_both_nodes(public: str, proxy: subprocess.Popen) -> None:
     assert seen == {"a", "b"}, f"HAProxy reached only {seen}"
 
 
-def _outbox(url: str) -> list:
+def _outbox(url: str) -> list[sa.Row]:
     from ivr import store
 
     engine = sa.create_engine(url)
     try:
         with engine.connect() as conn:
-            return conn.execute(sa.select(store.outbox.c.to_number, store.outbox.c.status)).all()
+            return list(conn.execute(sa.select(store.outbox.c.to_number, store.outbox.c.status)))
     finally:
         engine.dispose()
 
