@@ -3,6 +3,7 @@
 
     python3 dev.py run     run the line locally (SQLite, simulator, no Twilio account)
     python3 dev.py test    run the whole test suite
+    python3 dev.py bench   run the benchmarks (python -m bench; arguments pass through)
 
 Each makes .venv (once), installs the project into it (again only when
 pyproject.toml changes) and then does its job.
@@ -20,8 +21,11 @@ ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 # Debian packages the tests use: a browser for the simulator's page test,
-# Graphviz for the flow diagram. Installed only where we may (root + apt).
-DEBIAN_PACKAGES = {"chromium": "/usr/bin/chromium", "graphviz": "/usr/bin/dot"}
+# Graphviz for the flow diagram, HAProxy for the two-node test. Installed only
+# where we may (root + apt).
+DEBIAN_PACKAGES = {"chromium": "/usr/bin/chromium", "graphviz": "/usr/bin/dot",
+                   "haproxy": "/usr/sbin/haproxy"}
+BENCH_PACKAGES = {"wrk": "/usr/bin/wrk"}  # the benchmarks' load generator
 
 
 def run(*args: str, **kwargs) -> None:
@@ -43,8 +47,8 @@ def ensure_venv(extras: str) -> None:
         stamp.write_text(want)
 
 
-def ensure_debian_packages() -> None:
-    missing = [name for name, path in DEBIAN_PACKAGES.items() if not Path(path).exists()]
+def ensure_debian_packages(packages: dict[str, str] = DEBIAN_PACKAGES) -> None:
+    missing = [name for name, path in packages.items() if not Path(path).exists()]
     if not missing:
         return
     if os.geteuid() != 0 or not shutil.which("apt-get"):
@@ -69,6 +73,10 @@ def main(argv: list[str]) -> int:
         run(str(BIN / "mypy"))  # the types of ivr/ (settings in pyproject.toml)
         result = subprocess.run([str(BIN / "python"), "-m", "pytest", *argv[2:]], cwd=ROOT)
         return result.returncode
+    if command == "bench":
+        ensure_venv("dev")
+        ensure_debian_packages(BENCH_PACKAGES)
+        return subprocess.run([str(BIN / "python"), "-m", "bench", *argv[2:]], cwd=ROOT).returncode
     print(__doc__)
     return 2
 

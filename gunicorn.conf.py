@@ -1,9 +1,11 @@
-"""gunicorn settings for the Procfile's `web:` line (bind, workers and threads stay there).
+"""gunicorn settings for the Procfile's `web:` line (bind, workers and threads stay there:
+the gthread worker, 2 x 4 threads, was chosen by measurement; see BENCHMARKS.md).
 
 /metrics must add up every worker process: prometheus-client's multiprocess
 mode keeps the values in files in PROMETHEUS_MULTIPROC_DIR. Give it a fresh
-folder at each start (or use the one the operator set, emptied), and tell it
-when a worker dies, as prometheus-client's documentation asks.
+folder at each start (or use the one the operator set, emptied), tell it
+when a worker dies, as prometheus-client's documentation asks, and remove
+the folder we made when gunicorn exits (an operator's folder is left).
 """
 import os
 import shutil
@@ -12,7 +14,10 @@ import tempfile
 # Every access-log field escaped: a request cannot split the log or forge a line.
 logger_class = "ivr.logs.GunicornLogger"
 
-os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="calm-line-metrics-"))
+# Only when none is set: mkdtemp in setdefault's argument made a folder at every start.
+_OWN_FOLDER = not os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+if _OWN_FOLDER:
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="calm-line-metrics-")
 
 
 def on_starting(server):
@@ -25,3 +30,9 @@ def child_exit(server, worker):
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    # A folder per start would pile up in the temporary directory (45 in a day of tests).
+    if _OWN_FOLDER:
+        shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)

@@ -96,6 +96,7 @@ def main(argv=None) -> int:
     print(f"{len(requests)} requests x {args.rounds} rounds")
     print(f"line     {line_t * 1e6:8.1f} us/request")
     print(f"baseline {base_t * 1e6:8.1f} us/request  (line / baseline = {line_t / base_t:.2f})")
+    _references(app, requests, int(statistics.mean(sizes)), args.rounds)
     if args.breakdown:
         _breakdown(app, requests, args.rounds, base_t)
     if args.no_profile:
@@ -111,6 +112,35 @@ def main(argv=None) -> int:
             handle.write(profiler.output_html())
     print(profiler.output_text(unicode=False, color=False, show_all=False))
     return 0
+
+
+def _references(app, requests, size: int, rounds: int) -> None:
+    """In-process CPU per request (the writer threads' share included) of the line and the
+    references of `python -m bench`, on the menu steps and on the whole mix."""
+    from bench.references import least_app, sample_app
+    from bench.webhooks import menu_steps
+    from ivr.call import events
+
+    apps = {"line": app, "sample style": sample_app(size), "least correct": least_app(size, TOKEN),
+            "constant": baseline_app(size)}
+    sets = {"menu steps": menu_steps(requests), "mix": requests}
+    print(f"\nCPU per request, in-process, best of 3 ({len(sets['menu steps'])} menu steps, "
+          f"{len(requests)} in the mix)")
+    print(f"{'':16s}" + "".join(f"{name:>16s}" for name in apps))
+    for label, chosen in sets.items():
+        cells = []
+        for name, each in apps.items():
+            environs = _environs(each, chosen)
+            _replay(each, environs, 1)
+            best = float("inf")
+            for _ in range(3):
+                started = time.process_time()
+                _replay(each, environs, rounds)
+                if name == "line":
+                    events.flush(app)  # the writer's CPU counts: it runs on the same cores
+                best = min(best, (time.process_time() - started) / (rounds * len(chosen)))
+            cells.append(best)
+        print(f"{label:16s}" + "".join(f"{t * 1e6:14.0f}us" for t in cells))
 
 
 def _breakdown(app, requests, rounds: int, base_t: float) -> None:

@@ -8,17 +8,21 @@ database steps (the text's consent, a keyed-in number, the call's end) included.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import statistics
 import subprocess
 import tempfile
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from xml.etree import ElementTree
 
 from bench.common import TOKEN, VENV_BIN, Server, WrkResult, run_wrk, write_requests
 from bench.paths import record_calls
+
+DB_PATHS = ("/voice/status", "/voice/number/")
 
 
 @dataclass
@@ -29,10 +33,20 @@ class WebhookResult:
     requests: int
     db_share: float
     mean_bytes: int
+    best: dict = field(default_factory=dict)  # (app, request set) -> best round
+    each_round: dict = field(default_factory=dict)  # (app, request set) -> every round
+    rss_mb: dict = field(default_factory=dict)  # app -> MB after the run
+    menu_requests: int = 0
 
     @property
     def ratio(self) -> float:
         return self.line.rps / self.baseline.rps
+
+    def ratio_to(self, app: str, which: str) -> float:
+        """The median over rounds of line / app, each from the same round (back to back):
+        steadier than best against best when other work comes and goes on the machine."""
+        paired = zip(self.each_round["line", which], self.each_round[app, which], strict=True)
+        return statistics.median(line.rps / other.rps for line, other in paired)
 
 
 def line_env(tmp: Path, database_url: str | None = None) -> dict:
@@ -50,8 +64,8 @@ def upgrade(env: dict) -> None:
                    check=True, capture_output=True)
 
 
-def _check(server: Server, signed, expect_xml: bool) -> None:
-    """Every recorded request answers 200 (a 403 would mean a signing mistake)."""
+def _check(server: Server, signed) -> None:
+    """Every recorded request answers 200 (a 403 would mean a signing mistake) with TwiML."""
     for request, signature in signed:
         req = urllib.request.Request(server.base + request.path, data=request.body.encode(),
                                      headers={"X-Twilio-Signature": signature})
@@ -60,8 +74,15 @@ def _check(server: Server, signed, expect_xml: bool) -> None:
                 body = response.read()
         except urllib.error.HTTPError as exc:
             raise RuntimeError(f"{server.name}: {request.path} answered {exc.code}") from None
-        if expect_xml and body and not body.startswith(b"<?xml"):
+        if body and not _is_twiml(body):
             raise RuntimeError(f"{server.name}: {request.path} did not answer TwiML")
+
+
+def _is_twiml(body: bytes) -> bool:
+    try:
+        return ElementTree.fromstring(body).tag == "Response"
+    except ElementTree.ParseError:
+        return False
 
 
 def best_result(results: list[WrkResult]) -> WrkResult:
@@ -73,6 +94,51 @@ def best_result(results: list[WrkResult]) -> WrkResult:
                      errors=sum(r.errors for r in results))
 
 
+# The apps, each under the Procfile's web line: (name, gunicorn app spec, what it is).
+APPS = [
+    ("line", None, "Calm Line"),
+    ("sample", "bench.references:sample_app()",
+     "Twilio's sample style: a VoiceResponse with a Gather and a Say per request, no signature check"),
+    ("least", "bench.references:least_app()",
+     "the least a correct webhook does: form + RequestValidator.validate + a constant document"),
+    ("constant", "bench.baseline:create_app()", "a constant document, no signature check"),
+]
+SETS = ("menu", "mix")  # menu-step requests only; the recorded mix of whole calls
+
+
+def _db_step(request) -> bool:
+    form = dict(request.params)
+    return (request.path.startswith(DB_PATHS) or "number_confirm" in request.path
+            or (request.path.startswith("/voice/answer/finish") and form.get("Digits") == "1"))
+
+
+def menu_steps(requests: list) -> list:
+    """The answers to a menu that need no database: what most of a call's requests are."""
+    return [r for r in requests if r.path.startswith("/voice/answer/") and not _db_step(r)]
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of a gunicorn (master and its workers), in MB, from /proc."""
+    total = 0
+    for child in [pid, *_children(pid)]:
+        try:
+            status = Path(f"/proc/{child}/status").read_text()
+        except OSError:
+            continue
+        for line in status.splitlines():
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1])
+    return total / 1024
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        found = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return []
+    return [int(child) for child in found]
+
+
 def run(*, seconds: float = 8, connections: int = 16, rounds: int = 3, calls: int = 60,
         warmup: float = 2, database_url: str | None = None, out: Path | None = None,
         log=print) -> WebhookResult:
@@ -82,40 +148,51 @@ def run(*, seconds: float = 8, connections: int = 16, rounds: int = 3, calls: in
     requests = [request for request, _, _ in recorded]
     sizes = [size for _, _, size in recorded]
     mean_bytes = int(statistics.mean(sizes))
-    db_paths = ("/voice/status", "/voice/number/")
-    db_share = sum(1 for r, _, _ in recorded
-                   if r.path.startswith(db_paths) or "number_confirm" in r.path
-                   or (r.path.startswith("/voice/answer/finish") and dict(r.params).get("Digits") == "1"
-                       )) / len(recorded)
+    db_share = sum(1 for r in requests if _db_step(r)) / len(requests)
+    sets = {"menu": menu_steps(requests), "mix": requests}
     env = line_env(tmp, database_url)
     upgrade(env)
-    line = Server("line", env, log_dir=out)
-    baseline = Server("baseline", {"BASELINE_BYTES": str(mean_bytes)}, "bench.baseline:create_app()",
-                      log_dir=out)
+    size = {"BASELINE_BYTES": str(mean_bytes), "TWILIO_AUTH_TOKEN": TOKEN}
+    servers = {name: Server(name, env if spec is None else size, spec, log_dir=out)
+               for name, spec, _ in APPS}
     log(f"webhooks: {len(requests)} recorded requests from {calls} calls "
-        f"({db_share:.0%} touch the database), mean answer {mean_bytes} bytes; "
-        f"wrk -c{connections} -d{seconds:g}s x {rounds} round(s) each")
-    with line, baseline:
-        files = {}
-        for server in (line, baseline):
-            signed = [(r, r.signature(server.base, TOKEN)) for r in requests]
-            _check(server, signed, expect_xml=True)
-            files[server.name] = out / f"requests-{server.name}.txt"
-            write_requests(files[server.name], signed)
-        for server in (baseline, line):
-            run_wrk(server.base, files[server.name], seconds=warmup, connections=connections)
-        rounds_done = []
+        f"({db_share:.0%} touch the database; {len(sets['menu'])} are menu steps), mean answer "
+        f"{mean_bytes} bytes; wrk -c{connections} -d{seconds:g}s x {rounds} round(s) each, "
+        f"{len(servers)} apps x {len(SETS)} request sets")
+    got: dict[tuple[str, str], list[WrkResult]] = {(n, s): [] for n in servers for s in SETS}
+    with contextlib.ExitStack() as stack:
+        for server in servers.values():
+            stack.enter_context(server)
+        files = _request_files(servers, sets, out)
+        for name, server in servers.items():
+            run_wrk(server.base, files[name, "mix"], seconds=warmup, connections=connections)
         for index in range(rounds):
-            # Alternate which goes first, so neither always gets the cooler machine.
-            order = (baseline, line) if index % 2 == 0 else (line, baseline)
-            got = {s.name: run_wrk(s.base, files[s.name], seconds=seconds,
-                                   connections=connections) for s in order}
-            rounds_done.append((got["line"], got["baseline"]))
-            log(f"  round {index + 1}: line {got['line'].rps:.0f} req/s, "
-                f"baseline {got['baseline'].rps:.0f} req/s (load {os.getloadavg()[0]:.1f})")
-    result = WebhookResult(
-        line=best_result([r[0] for r in rounds_done]),
-        baseline=best_result([r[1] for r in rounds_done]),
-        rounds=rounds_done, requests=len(requests), db_share=db_share, mean_bytes=mean_bytes,
-    )
-    return result
+            # Alternate the order, so no app always gets the cooler machine.
+            order = list(servers) if index % 2 == 0 else list(reversed(servers))
+            for which in SETS:
+                for name in order:
+                    got[name, which].append(run_wrk(servers[name].base, files[name, which],
+                                                    seconds=seconds, connections=connections))
+            log(f"  round {index + 1}: " + "; ".join(
+                f"{which} " + ", ".join(f"{n} {got[n, which][-1].rps:.0f}" for n in servers)
+                for which in SETS) + f" req/s (load {os.getloadavg()[0]:.1f})")
+        rss = {name: rss_mb(server.process.pid) for name, server in servers.items()
+               if server.process is not None}
+    best = {key: best_result(results) for key, results in got.items()}
+    return WebhookResult(line=best["line", "mix"], baseline=best["constant", "mix"],
+                         rounds=[], requests=len(requests), db_share=db_share,
+                         mean_bytes=mean_bytes, best=best, each_round=got, rss_mb=rss,
+                         menu_requests=len(sets["menu"]))
+
+
+def _request_files(servers: dict, sets: dict, out: Path) -> dict:
+    """Sign every request for each server's own URL, check each answers, write wrk's files."""
+    files = {}
+    for name, server in servers.items():
+        for which, chosen in sets.items():
+            signed = [(r, r.signature(server.base, TOKEN)) for r in chosen]
+            if which == "mix":
+                _check(server, signed)
+            files[name, which] = out / f"requests-{name}-{which}.txt"
+            write_requests(files[name, which], signed)
+    return files

@@ -1,6 +1,8 @@
 """GET /metrics: the line for a monitoring system, in Prometheus' text format.
 
-    calm_line_webhook_seconds{webhook,step}         how long each webhook took (histogram)
+    calm_line_webhook_seconds{webhook}              how long each webhook took (histogram)
+    calm_line_webhook_requests_total{webhook,step}  webhooks answered, by step (a counter: one
+                                                    series per step, not one per step and bucket)
     calm_line_webhook_errors_total{webhook,kind}    server_error (5xx), safety_message (a voice
                                                     step failed and read the safety words),
                                                     bad_signature (403), fallback_used
@@ -16,15 +18,25 @@ gunicorn workers, set PROMETHEUS_MULTIPROC_DIR (an empty folder, wiped at
 each start) and the webhook histograms and counters of every worker are
 added up, whichever worker answers the scrape.
 
+Off the request path: a webhook only appends one tuple to a list; a timer
+thread adds them to the histograms and counters within FOLD_SECONDS (and a
+scrape adds this process's first), so another process's newest values can
+be that much late on a scrape.
+
 Who may read it: staff who are logged in, or a request with
 ``Authorization: Bearer <METRICS_TOKEN>``. Everyone else gets 401.
 """
 from __future__ import annotations
 
+import atexit
+import collections
 import hmac
 import logging
 import os
+import threading
 import time
+import weakref
+from typing import NamedTuple
 
 import sqlalchemy as sa
 from flask import Blueprint, Response, current_app, g, request
@@ -40,6 +52,7 @@ log = logging.getLogger(__name__)
 EXTENSION = "calm_line.metrics"
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 15.0)
 WEBHOOK_BLUEPRINTS = frozenset({"voice", "sms"})
+FOLD_SECONDS = 0.25  # noted webhooks reach the histograms within this
 OUTBOX_STATUSES = ("staged", "held", "queued", "sending", "accepted", "sent", "delivered",
                    "undelivered", "failed", "opted_out", "abandoned")
 DUE_STATUSES = ("held", "queued")
@@ -133,7 +146,9 @@ class Metrics:
         # In multiprocess mode the values live in files; a scrape reads them all.
         own = None if self.multiprocess else self.registry
         self.latency = Histogram("calm_line_webhook_seconds", "Time to answer a Twilio webhook",
-                                 ["webhook", "step"], buckets=BUCKETS, registry=own)
+                                 ["webhook"], buckets=BUCKETS, registry=own)
+        self.requests = Counter("calm_line_webhook_requests_total", "Twilio webhooks answered",
+                                ["webhook", "step"], registry=own)
         self.errors = Counter("calm_line_webhook_errors_total", "Webhooks that went wrong",
                               ["webhook", "kind"], registry=own)
         self.registry.register(LineCollector(app))
@@ -143,10 +158,69 @@ class Metrics:
             from prometheus_client import multiprocess
 
             multiprocess.MultiProcessCollector(self.registry)
+        self._flow = app.extensions.get("calm_line.flow")
+        self.pending: collections.deque[Seen] = collections.deque()
+        self._scheduled = False
+        self._fold_lock = threading.Lock()
+        _ALL.add(self)
+
+    def note(self, seen: Seen) -> None:
+        """Keep one webhook's figures for the next fold: an append, nothing more."""
+        self.pending.append(seen)
+        if not self._scheduled:
+            self._scheduled = True
+            timer = threading.Timer(FOLD_SECONDS, self._fold_later)
+            timer.daemon = True
+            timer.start()
+
+    def _fold_later(self) -> None:
+        self._scheduled = False  # first: a webhook noted from now on schedules the next fold
+        self.fold()
+
+    def fold(self) -> None:
+        """Add what was noted to the histograms and counters (a timer's thread, or a scrape)."""
+        with self._fold_lock:
+            while self.pending:
+                try:
+                    self._add(self.pending.popleft())
+                except Exception:  # never let counting break anything
+                    log.exception("metrics: could not count a webhook")
+
+    def _add(self, seen: Seen) -> None:
+        webhook, node_id, status, has_steps, seconds = seen
+        self.latency.labels(webhook).observe(seconds)
+        self.requests.labels(webhook, _step_label(self._flow, node_id)).inc()
+        kind = None
+        if status >= 500:
+            kind = "server_error"
+        elif status == 403:
+            kind = "bad_signature"
+        elif webhook == "voice.fallback":
+            kind = "fallback_used"
+        elif webhook in events.STEP_ENDPOINTS and status == 200 and not has_steps:
+            kind = "safety_message"
+        if kind:
+            self.errors.labels(webhook, kind).inc()
 
 
-def _step_label(flow) -> str:
-    node_id = (request.view_args or {}).get("node_id")
+class Seen(NamedTuple):
+    webhook: str
+    node_id: str | None
+    status: int
+    has_steps: bool  # X-Calm-Line-Steps: the voice step answered with steps
+    seconds: float
+
+
+_ALL: weakref.WeakSet[Metrics] = weakref.WeakSet()
+
+
+@atexit.register
+def _fold_all() -> None:  # pragma: no cover - runs at interpreter exit
+    for metrics in list(_ALL):
+        metrics.fold()
+
+
+def _step_label(flow, node_id: str | None) -> str:
     if node_id is None:
         return "-"
     return node_id if flow is not None and node_id in flow.nodes else "unknown"
@@ -162,22 +236,11 @@ def _observe(response):
     if started is None:
         return response
     try:
-        metrics: Metrics = current_app.extensions[EXTENSION]
-        webhook = request.endpoint or "unknown"
-        step = _step_label(current_app.extensions.get("calm_line.flow"))
-        metrics.latency.labels(webhook, step).observe(time.perf_counter() - started)
-        kind = None
-        if response.status_code >= 500:
-            kind = "server_error"
-        elif response.status_code == 403:
-            kind = "bad_signature"
-        elif webhook == "voice.fallback":
-            kind = "fallback_used"
-        elif (webhook in events.STEP_ENDPOINTS and response.status_code == 200
-              and "X-Calm-Line-Steps" not in response.headers):
-            kind = "safety_message"
-        if kind:
-            metrics.errors.labels(webhook, kind).inc()
+        view_args = request.view_args
+        current_app.extensions[EXTENSION].note(Seen(
+            request.endpoint or "unknown", view_args.get("node_id") if view_args else None,
+            response.status_code, "X-Calm-Line-Steps" in response.headers,
+            time.perf_counter() - started))
     except Exception:  # never let counting break a webhook
         log.exception("metrics: could not observe %s", request.path)
     return response
@@ -210,6 +273,7 @@ def metrics_page():
                         status=401, mimetype="text/plain",
                         headers={"WWW-Authenticate": 'Bearer realm="calm-line-metrics"'})
     metrics: Metrics = current_app.extensions[EXTENSION]
+    metrics.fold()  # this process's newest figures
     response = Response(generate_latest(metrics.registry), status=200)
     response.headers["Content-Type"] = CONTENT_TYPE_PLAIN_0_0_4
     response.headers["Cache-Control"] = "no-store"

@@ -1,16 +1,23 @@
 """Only Twilio may call the webhooks; proxies are trusted only when configured."""
 from __future__ import annotations
 
+import base64
 import functools
+import hashlib
 import hmac
 import logging
+from urllib.parse import parse_qsl
 
 from flask import abort, current_app, request
 from flask.sessions import SecureCookieSessionInterface
 from twilio.request_validator import RequestValidator
+from werkzeug.datastructures import ImmutableMultiDict
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 log = logging.getLogger(__name__)
+
+EXTENSION = "calm_line.signatures"
+FORM_TYPE = "application/x-www-form-urlencoded"
 
 
 def init_app(app) -> None:
@@ -20,7 +27,8 @@ def init_app(app) -> None:
     if proxies:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies,
                                 x_port=proxies)
-    app.extensions["calm_line.validator"] = RequestValidator(app.config["TWILIO_AUTH_TOKEN"])
+    app.extensions[EXTENSION] = Signatures(app.config["TWILIO_AUTH_TOKEN"],
+                                           app.config.get("PUBLIC_BASE_URL"))
     app.session_interface = LazySessionInterface()
 
 
@@ -38,6 +46,31 @@ class LazySessionInterface(SecureCookieSessionInterface):
         return super().open_session(app, request)
 
 
+class Signatures:
+    """What the check needs, made once per app: the HMAC key, the validator, the base URL."""
+
+    def __init__(self, token: str, public_base_url: str | None):
+        self.validator = RequestValidator(token)
+        self._mac = hmac.new(token.encode("utf-8"), digestmod=hashlib.sha1)  # copied per request
+        self.base = public_base_url or None  # the scheme and host Twilio calls, if set
+
+    def fast_match(self, url: str, pairs: list[tuple[str, str]], signature: str) -> bool:
+        """Twilio's HMAC-SHA1 over the URL and the sorted pairs, compared in constant time.
+
+        The same string RequestValidator.compute_signature builds (each name,
+        then its distinct values in order, names sorted), built from the pairs
+        as parsed from the body, with one HMAC and no URL parsing.
+        """
+        mac = self._mac.copy()
+        mac.update((url + "".join(k + v for k, v in sorted(set(pairs)))).encode("utf-8"))
+        expected = base64.b64encode(mac.digest())
+        return hmac.compare_digest(expected, signature.encode("utf-8", "replace"))
+
+
+def _signatures() -> Signatures:
+    return current_app.extensions[EXTENSION]
+
+
 def _raw_target() -> str | None:
     """The path and query exactly as the client sent them (gunicorn, werkzeug: RAW_URI)."""
     raw = request.environ.get("RAW_URI") or request.environ.get("REQUEST_URI")
@@ -51,7 +84,7 @@ def _raw_target() -> str | None:
 
 def _rebuilt_url() -> str:
     """The URL as Flask rebuilds (and decodes) it: what the check used before the raw target."""
-    base = current_app.config.get("PUBLIC_BASE_URL")
+    base = _signatures().base
     if not base:
         return request.url
     query = request.query_string.decode("latin-1")
@@ -70,7 +103,7 @@ def public_url() -> str:
     raw = _raw_target()
     if raw is None:
         return _rebuilt_url()
-    return (current_app.config.get("PUBLIC_BASE_URL") or f"{request.scheme}://{request.host}") + raw
+    return (_signatures().base or f"{request.scheme}://{request.host}") + raw
 
 
 def public_urls() -> list[str]:
@@ -79,21 +112,42 @@ def public_urls() -> list[str]:
     return [first] if first == rebuilt else [first, rebuilt]
 
 
+def form_pairs() -> list[tuple[str, str]] | None:
+    """A url-encoded POST's fields, parsed once from the raw body; Flask's form is made from them.
+
+    Parsed as werkzeug parses a form (parse_qsl, blank values kept, a body
+    that is not UTF-8 reads as no fields), so the view sees the same
+    request.form, without werkzeug's second pass over the stream.
+    None for anything else (GET, multipart): the full check handles those.
+    """
+    wrapped = request._get_current_object()  # type: ignore[attr-defined]
+    if wrapped.method != "POST" or wrapped.mimetype != FORM_TYPE:
+        return None
+    if "form" in wrapped.__dict__:  # already parsed by someone: use that
+        return list(wrapped.form.items(multi=True))
+    body = wrapped.get_data(cache=True)  # bounded by MAX_CONTENT_LENGTH (413 beyond it)
+    try:
+        pairs = parse_qsl(body.decode(), keep_blank_values=True, errors="werkzeug.url_quote")
+    except ValueError:  # werkzeug's form parser is silent here too: no fields
+        pairs = []
+    wrapped.__dict__["form"] = ImmutableMultiDict(pairs)
+    wrapped.__dict__["files"] = ImmutableMultiDict()
+    return pairs
+
+
 def signature_ok() -> bool:
     signature = request.headers.get("X-Twilio-Signature", "")
     if not signature:
         return False
-    validator: RequestValidator = current_app.extensions["calm_line.validator"]
+    signatures = _signatures()
+    pairs = form_pairs()
+    # Fast path: one HMAC over the URL exactly as Twilio requested it.
+    if pairs is not None and signatures.fast_match(public_url(), pairs, signature):
+        return True
+    # Anything else (a port added or left out, a bad signature) gets twilio-python's
+    # full check, which computes two signatures per URL.
     params = request.form if request.method == "POST" else {}
-    if params is request.form:
-        # Fast path: one HMAC over the URL exactly as Twilio requested it.
-        # validate() parses the URL and always computes two signatures (with
-        # and without the port), which was a third of a webhook's time.
-        expected = validator.compute_signature(public_url(), params)
-        if hmac.compare_digest(expected.encode(), signature.encode("utf-8", "replace")):
-            return True
-    # Anything else (a port added or left out, a bad signature) gets the full check.
-    return any(validator.validate(url, params, signature) for url in public_urls())
+    return any(signatures.validator.validate(url, params, signature) for url in public_urls())
 
 
 def twilio_signed(view):

@@ -17,7 +17,7 @@ NUMBER = "+447400123456"
 @pytest.fixture
 def json_lines(tmp_path):
     """An app logging as JSON, and the lines its handler writes."""
-    app = make_app(tmp_path, LOG_FORMAT="json", LOG_LEVEL="INFO")
+    app = make_app(tmp_path, LOG_FORMAT="json", LOG_LEVEL="DEBUG")  # a call's start is DEBUG
     handler = next(h for h in logging.getLogger().handlers if getattr(h, "_calm_line", False))
     stream = io.StringIO()
     old = handler.setStream(stream)

@@ -16,7 +16,7 @@ import time
 
 import pytest
 from conftest import AUTH_TOKEN
-from test_procfile import _free_port, _wait_until_up, _web_command
+from servers import free_port, procfile_command, wait_until_up
 
 from ivr import logs
 from ivr.config import REPO_ROOT
@@ -100,7 +100,7 @@ def _raw_post(port: int, path: str) -> None:
 
 @pytest.mark.parametrize("fmt", ["text", "json"])
 def test_the_procfiles_access_log_cannot_be_split(tmp_path, fmt):
-    port = _free_port()
+    port = free_port()
     output = tmp_path / "web.log"
     env = {**os.environ, "PORT": str(port), "WEB_CONCURRENCY": "1", "LOG_FORMAT": fmt,
            "TWILIO_AUTH_TOKEN": AUTH_TOKEN, "SECRET_KEY": "forging-test",
@@ -109,12 +109,12 @@ def test_the_procfiles_access_log_cannot_be_split(tmp_path, fmt):
            "PATH": str(REPO_ROOT / ".venv" / "bin") + os.pathsep + os.environ.get("PATH", "")}
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     with open(output, "wb") as sink, open(output, "rb") as reader:
-        server = subprocess.Popen(["sh", "-c", "exec " + _web_command()], env=env,
+        server = subprocess.Popen(["sh", "-c", "exec " + procfile_command("web")], env=env,
                                   cwd=REPO_ROOT, stdout=sink, stderr=subprocess.STDOUT)
-        server.stdout = reader  # for _wait_until_up's message if it dies
+        server.stdout = reader  # for wait_until_up's message if it dies
         base = f"http://127.0.0.1:{port}"
         try:
-            _wait_until_up(base, server)
+            wait_until_up(base, server)
             for path in NASTY_PATHS:
                 _raw_post(port, path)
             _raw_post(port, "/voice/after-the-nasty-ones")

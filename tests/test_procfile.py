@@ -1,9 +1,7 @@
 """The Procfile's web line, run as a deployment runs it: gunicorn, two processes, /metrics adding both up."""
 from __future__ import annotations
 
-import os
 import re
-import socket
 import subprocess
 import time
 import urllib.error
@@ -12,59 +10,30 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+import servers
 from conftest import AUTH_TOKEN
+from servers import free_port, process_env, wait_until_up
 from twilio.request_validator import RequestValidator
-
-from ivr.config import REPO_ROOT
 
 CALLS = 40
 METRICS_TOKEN = "a-metrics-token-for-the-tests-only"
 
 
-def _web_command() -> str:
-    for line in (REPO_ROOT / "Procfile").read_text().splitlines():
-        name, _, command = line.partition(":")
-        if name.strip() == "web":
-            return command.strip().replace("0.0.0.0:", "127.0.0.1:")  # loopback only in tests
-    raise AssertionError("no web: line in the Procfile")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait_until_up(base: str, server: subprocess.Popen) -> None:
-    deadline = time.monotonic() + 120  # a loaded machine starts gunicorn slowly
-    while time.monotonic() < deadline:
-        assert server.poll() is None, server.stdout.read().decode(errors="replace")
-        try:
-            with urllib.request.urlopen(base + "/healthz", timeout=2):
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise AssertionError("gunicorn did not start in 30 s")
-
-
 @pytest.fixture
 def web(tmp_path):
-    port = _free_port()
-    env = {**os.environ, "PORT": str(port), "WEB_CONCURRENCY": "2", "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
-           "SECRET_KEY": "procfile-test", "INSTANCE_PATH": str(tmp_path / "instance"),
-           "DATABASE_URL": "sqlite:///" + str(tmp_path / "line.sqlite"), "METRICS_TOKEN": METRICS_TOKEN,
-           "PATH": str(REPO_ROOT / ".venv" / "bin") + os.pathsep + os.environ.get("PATH", "")}
-    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    port = free_port()
+    env = process_env(tmp_path, PORT=str(port), WEB_CONCURRENCY="2", TWILIO_AUTH_TOKEN=AUTH_TOKEN,
+                      SECRET_KEY="procfile-test", INSTANCE_PATH=str(tmp_path / "instance"),
+                      DATABASE_URL="sqlite:///" + str(tmp_path / "line.sqlite"),
+                      METRICS_TOKEN=METRICS_TOKEN)
     subprocess.run(["ivr", "db", "upgrade"], env=env, cwd=tmp_path, check=True, capture_output=True)
-    server = subprocess.Popen(["sh", "-c", "exec " + _web_command()], env=env, cwd=REPO_ROOT,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    server = servers.start("web", env)
     base = f"http://127.0.0.1:{port}"
     try:
-        _wait_until_up(base, server)
+        wait_until_up(base, server)
         yield base
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        servers.stop(server)
 
 
 def _post_signed(base: str, path: str, params: dict) -> int:
@@ -92,5 +61,43 @@ def test_the_web_line_serves_calls_and_metrics_count_every_process(web):
 
     with ThreadPoolExecutor(max_workers=8) as pool:  # in parallel, so both processes answer
         assert list(pool.map(call, range(CALLS))) == [200] * CALLS
-    # Each scrape lands on either process; every one must see all the calls.
+    # Each process adds its webhooks to the shared files within a moment (off the
+    # request path): wait for that, then every scrape, on either process, sees all.
+    deadline = time.monotonic() + 30
+    while _scrape(web) != CALLS and time.monotonic() < deadline:
+        time.sleep(0.1)
     assert [_scrape(web) for _ in range(6)] == [CALLS] * 6
+
+
+def test_gunicorn_removes_its_metrics_folder_when_it_exits(tmp_path):
+    port = free_port()
+    env = process_env(tmp_path, PORT=str(port), WEB_CONCURRENCY="1", TWILIO_AUTH_TOKEN=AUTH_TOKEN,
+                      SECRET_KEY="procfile-test", INSTANCE_PATH=str(tmp_path / "instance"),
+                      DATABASE_URL="sqlite:///" + str(tmp_path / "line.sqlite"))
+    server = servers.start("web", env)
+    try:
+        wait_until_up(f"http://127.0.0.1:{port}", server)
+        made = list((tmp_path / "tmp").glob("calm-line-metrics-*"))
+        assert len(made) == 1 and made[0].is_dir()  # the folder /metrics adds up from
+    finally:
+        servers.stop(server)
+    assert server.returncode == 0
+    assert not list((tmp_path / "tmp").glob("calm-line-metrics-*"))
+
+
+def test_an_operator_s_metrics_folder_is_emptied_at_start_and_kept(tmp_path):
+    folder = tmp_path / "metrics"
+    folder.mkdir()
+    (folder / "counter_123.db").write_bytes(b"from an earlier run")
+    port = free_port()
+    env = process_env(tmp_path, PORT=str(port), WEB_CONCURRENCY="1", TWILIO_AUTH_TOKEN=AUTH_TOKEN,
+                      SECRET_KEY="procfile-test", INSTANCE_PATH=str(tmp_path / "instance"),
+                      DATABASE_URL="sqlite:///" + str(tmp_path / "line.sqlite"),
+                      PROMETHEUS_MULTIPROC_DIR=str(folder))
+    server = servers.start("web", env)
+    try:
+        wait_until_up(f"http://127.0.0.1:{port}", server)
+        assert not (folder / "counter_123.db").exists()
+    finally:
+        servers.stop(server)
+    assert folder.is_dir() and not list((tmp_path / "tmp").glob("calm-line-metrics-*"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 from conftest import AUTH_TOKEN, make_app, sign
 from twilio.request_validator import RequestValidator
+from werkzeug.datastructures import MultiDict
 
 PARAMS = {"CallSid": "CA" + "a" * 32, "From": "+447400123456", "To": "+441134960000"}
 WEBHOOKS = ["/voice", "/voice/answer/main", "/voice/status", "/voice/fallback",
@@ -99,3 +100,40 @@ def test_webhooks_answer_only_post(client, path):
 def test_health_needs_no_signature(client):
     response = client.get("/healthz")
     assert response.status_code == 200 and response.json["status"] == "ok"
+
+
+# -- the fast check (one HMAC over the raw body's pairs) and its fallback -----------------
+
+
+def test_twilio_s_port_variant_is_accepted_by_the_fallback(tmp_path):
+    # Twilio sometimes signs https://host:443/...; the fast check misses, RequestValidator does not.
+    app = make_app(tmp_path, PUBLIC_BASE_URL="https://line.example.org")
+    signature = RequestValidator(AUTH_TOKEN).compute_signature(
+        "https://line.example.org:443/voice", PARAMS)
+    response = app.test_client().post("/voice", data=PARAMS, headers={"X-Twilio-Signature": signature})
+    assert response.status_code == 200
+
+
+def test_repeated_fields_and_blank_values_are_signed_as_twilio_signs_them(client):
+    body = "CallSid=CA1&From=%2B447400123456&Digits=&Extra=b&Extra=a&Extra=b"
+    params = MultiDict([("CallSid", "CA1"), ("From", "+447400123456"), ("Digits", ""),
+                        ("Extra", "b"), ("Extra", "a"), ("Extra", "b")])
+    signature = sign("/voice", params)  # twilio-python's own computation
+    headers = {"X-Twilio-Signature": signature, "Content-Type": "application/x-www-form-urlencoded"}
+    assert client.post("/voice", data=body, headers=headers).status_code == 200
+    changed = body.replace("Extra=a", "Extra=c")
+    assert client.post("/voice", data=changed, headers=headers).status_code == 403
+
+
+def test_the_view_sees_the_form_the_check_parsed(twilio_post):
+    # The menu answer is read from the form the signature check filled in.
+    turn = twilio_post("/voice/answer/main", {**PARAMS, "Digits": "9"})
+    assert turn.status_code == 200 and turn.headers["X-Calm-Line-Steps"].startswith("urgent")
+
+
+def test_a_body_that_is_not_utf8_is_refused_not_crashed(client):
+    headers = {"X-Twilio-Signature": sign("/voice", {}),
+               "Content-Type": "application/x-www-form-urlencoded"}
+    response = client.post("/voice", data=b"CallSid=\xff\xfe", headers=headers)
+    assert response.status_code in (200, 403)  # read as no fields, as werkzeug reads it
+    assert b"Traceback" not in response.data

@@ -18,6 +18,10 @@ def init_app(app, flow: flow_module.Flow, warnings=()) -> None:
     app.extensions["calm_line.flow"] = flow
     app.extensions["calm_line.renderer"] = _warmed(twiml.Renderer(flow), flow)
     app.extensions["calm_line.safety"] = twiml.safety_twiml(flow)
+    # Steps whose words read back a keyed-in number: found once, not on every request.
+    app.extensions["calm_line.read_back"] = frozenset(
+        node.id for node in flow.nodes.values()
+        if any("{entered}" in flow.prompts.get(key, "") for key in node.say))
 
 
 def _warmed(renderer: twiml.Renderer, flow) -> twiml.Renderer:
@@ -40,3 +44,8 @@ def renderer() -> twiml.Renderer:
 
 def safety() -> str:
     return current_app.extensions["calm_line.safety"]
+
+
+def reads_back(node_ids) -> bool:
+    """Whether any of these steps says the number the caller keyed in ({entered})."""
+    return not current_app.extensions["calm_line.read_back"].isdisjoint(node_ids)

@@ -113,12 +113,6 @@ def _cannot_text(step: Step) -> Step:
     return replace(step, notice=notice) if notice else step
 
 
-def _needs_read_back(step: Step) -> bool:
-    flow = content.flow()
-    return any("{entered}" in flow.prompts.get(key, "")
-               for node_id in step.play for key in flow.nodes[node_id].say)
-
-
 def _read_back() -> str:
     """The number this caller keyed in, digit by digit, as they would say it."""
     number = outbox.staged_number(request.form.get("CallSid", ""))
@@ -153,7 +147,7 @@ def _closed(step: Step) -> Step:
 def _respond(step: Step) -> Response:
     step = _closed(_carry_out(step))
     entered = None
-    if _needs_read_back(step):
+    if content.reads_back(step.play):
         try:
             entered = _read_back()
         except Exception:
@@ -168,7 +162,7 @@ def _respond(step: Step) -> Response:
 @twilio_signed
 @never_fail
 def incoming():
-    log.info("call %s started", _call_tag())
+    log.debug("call %s started", _call_tag())  # DEBUG: an INFO line per call costs every call
     return _respond(engine.start(content.flow()))
 
 
@@ -230,8 +224,8 @@ def unknown_step(unknown):
 def status():
     """Twilio's call status callback: may come late, twice, or out of order."""
     call_status = request.form.get("CallStatus", "")
-    log.info("call %s ended: %s (%s s)", _call_tag(), call_status or "-",
-             request.form.get("CallDuration", "-"))
+    log.debug("call %s ended: %s (%s s)", _call_tag(), call_status or "-",
+              request.form.get("CallDuration", "-"))
     if call_status in FINAL_CALL_STATUSES:
         try:
             outbox.release_call(request.form.get("CallSid", ""), call_status)
