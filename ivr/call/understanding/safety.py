@@ -4,7 +4,8 @@ The lexicon is data (flows.yaml, `understanding: urgent_signals:`), read here
 into patterns. A pattern is words in order; a word may be `a|b` (either), and
 `...` lets up to GAP other words come between ("ask ... money" hears "asking
 him for money"). Each word is compared with the caller's word and with its
-lemma, so "threaten" hears "threatening" and "threatened".
+lemma, so "threaten" hears "threatening" and "threatened"; `=missing` hears only
+that form (not "missed").
 
 A signal said with a negation just before it ("it's not an emergency",
 "nobody is blackmailing her") does not count; one said plainly anywhere in the
@@ -21,6 +22,13 @@ from ivr.call.understanding.normalise import lemma, normalise
 GAP = 3  # words a `...` may skip
 NEGATION_WINDOW = 3  # words before a signal in which a negation cancels it
 NEGATIONS = frozenset({"not", "no", "nobody", "never", "nothing", "none", "without", "nor"})
+# Words that may stand between a negation and what it denies: "not [in any] danger",
+# "nobody [is] blackmailing her". Any other word ends the negation's reach.
+GLUE = frozenset({"is", "are", "be", "being", "been", "was", "were", "in", "any", "an", "a", "the",
+                  "really", "actually", "at", "an", "so", "too", "currently", "of", "it", "that",
+                  "immediate", "immediately", "real", "under", "one", "he", "she", "they", "we",
+                  "there", "this", "anything", "like"})
+CONDITIONAL = frozenset({"if", "unless", "or"})  # "if she doesn't pay" denies nothing
 
 
 @dataclass(frozen=True)
@@ -46,8 +54,9 @@ def compile_signal(category: str, text: str) -> Signal:
             continue
         options = set()
         for option in part.split("|"):
-            for word in normalise(option).split():  # "can't" is two words: keep the first
-                options |= {word, lemma(word)}
+            exact = option.startswith("=")  # =missing: that form only, not "missed"
+            for word in normalise(option.lstrip("=")).split():  # "can't": keep the first word
+                options |= {word} if exact else {word, lemma(word)}
                 break
         terms.append(frozenset(options))
     negative = any(t and t & NEGATIONS for t in terms)
@@ -71,7 +80,14 @@ def _matches_at(terms, words, lemmas, at: int) -> bool:
 
 
 def _negated(words: tuple[str, ...], start: int) -> bool:
-    return any(w in NEGATIONS for w in words[max(0, start - NEGATION_WINDOW):start])
+    """A negation just before the signal, with only glue words between, and not in an
+    "if ... not" clause."""
+    for at in range(start - 1, max(-1, start - 1 - NEGATION_WINDOW), -1):
+        if words[at] in NEGATIONS:
+            return not any(w in CONDITIONAL for w in words[max(0, at - 3):at])
+        if words[at] not in GLUE:
+            return False
+    return False
 
 
 def hits(lexicon: tuple[Signal, ...], words: tuple[str, ...],
