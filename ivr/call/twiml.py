@@ -24,6 +24,8 @@ def state_query(state: CallState, tries: bool = True) -> str:
         params["t"] = str(state.tries)
     if state.heard:
         params["h"] = ",".join(sorted(state.heard))
+    if state.candidate:
+        params["c"] = state.candidate
     return f"?{urlencode(params, safe=',')}" if params else ""
 
 
@@ -70,7 +72,7 @@ class Renderer:
 
     def _menu(self, response, node: Node, step: Step, extra: dict) -> None:
         url = action_url("answer", step.state)
-        phrases = [p for c in node.choices for p in c.phrases]
+        phrases = [p for c in (*node.choices, *([node.yes] if node.yes else [])) for p in c.phrases]
         phrases += [p for nav in self.flow.nav_for(node) for p in nav.phrases]
         gather = self._gather(
             response, node, url,
@@ -81,7 +83,10 @@ class Renderer:
             language=self.flow.language,
             hints=", ".join(dict.fromkeys(phrases)),
         )
-        if not step.reprompt:
+        candidate = f"confirm.{step.state.candidate}"
+        if step.state.candidate and candidate in self.flow.prompts:  # "I think you asked about ..."
+            self._say(gather, candidate, extra)
+        if not step.reprompt or step.state.candidate:
             self._content(gather, node, extra)
             gather.pause(length=int(self.flow.gather.get("pause", 1)) or 1)
         self._choices(gather, node, extra)

@@ -18,6 +18,23 @@ REPO = HERE.parent.parent
 FLOWS = "flows.yaml"
 PROMPTS = "prompts/en-GB.yaml"
 
+def _school_urgent_choice() -> str:
+    """The school menu's key 9 choice, from "choices:" to the next key (examples and all)."""
+    text = (REPO / FLOWS).read_text()
+    start = text.index("    choices:\n", text.index("\n  school:\n"))
+    return text[start:text.index('      - key: "4"', start)] + '      - key: "4"'
+
+
+def _school_choices_swapped() -> tuple[str, str]:
+    """(the school menu's two choices, the same with key 9 second)."""
+    text = (REPO / FLOWS).read_text()
+    start = text.index('      - key: "9"', text.index("\n  school:\n"))
+    middle = text.index('      - key: "4"', start)
+    end = text.index("\n\n", middle) + 1
+    urgent = text[start:middle].replace('- key: "9"\n', '- key: "9"  # expect: E033\n', 1)
+    return text[start:end], text[middle:end] + urgent
+
+
 # case -> [(file, anchor, old, new)]: after the first `anchor` (or from the
 # top), the first `old` becomes `new`; old "" appends new at the end.
 CASES: dict[str, list[tuple[str, str | None, str, str]]] = {
@@ -48,14 +65,12 @@ CASES: dict[str, list[tuple[str, str | None, str, str]]] = {
          '        prompt: menu.talk  # expect: E035\n'),
     ],
     "E023-no-urgent-key": [
-        (FLOWS, "  school:\n",
-         "    choices:\n      - key: \"9\"\n        to: urgent\n        prompt: menu.urgent\n"
-         "        phrases: [danger, emergency, immediate risk, urgent, police]\n      - key: \"4\"",
-         "    choices:\n      - key: \"4\"  # expect: E023"),
+        (FLOWS, "  school:\n", _school_urgent_choice(), "    choices:\n      - key: \"4\"  # expect: E023"),
     ],
     "E024-unreachable": [
-        (FLOWS, None, "",
-         "\n  old_goodbye:\n    type: goodbye  # expect: E024\n    say: [goodbye.bye]\n"),
+        (FLOWS, None, "\n# How the line understands",
+         "\n  old_goodbye:\n    type: goodbye  # expect: E024\n    say: [goodbye.bye]\n"
+         "\n# How the line understands"),
     ],
     "E025-unknown-link": [
         (FLOWS, "  talk:\n", "    links: [nspcc]\n", "    links: [nspc]  # expect: E025\n"),
@@ -95,15 +110,7 @@ CASES: dict[str, list[tuple[str, str | None, str, str]]] = {
          '  talk.number: "The number is 0808 800 5000."  # expect: E032\n'),
     ],
     "E033-urgent-not-first": [
-        (FLOWS, "  school:\n",
-         "      - key: \"9\"\n        to: urgent\n        prompt: menu.urgent\n"
-         "        phrases: [danger, emergency, immediate risk, urgent, police]\n"
-         "      - key: \"4\"\n        to: talk\n        prompt: menu.talk\n"
-         "        phrases: [talk, nspcc, helpline, number]\n",
-         "      - key: \"4\"\n        to: talk\n        prompt: menu.talk\n"
-         "        phrases: [talk, nspcc, helpline, number]\n"
-         "      - key: \"9\"  # expect: E033\n        to: urgent\n        prompt: menu.urgent\n"
-         "        phrases: [danger, emergency, immediate risk, urgent, police]\n"),
+        (FLOWS, "  school:\n", *_school_choices_swapped()),
     ],
     "E034-safety-without-nspcc": [
         (PROMPTS, "\nsafety:\n", '  - "Sorry, something has gone wrong with this line."\n',
@@ -145,6 +152,15 @@ CASES: dict[str, list[tuple[str, str | None, str, str]]] = {
     ],
     "E042-spoken-key": [
         (FLOWS, None, '  nine: "9"\n', '  nine: "8"  # expect: E042\n'),
+    ],
+    "E043-example-elsewhere": [
+        (FLOWS, "  main:\n", "          - the school\n",
+         "          - the school\n          - the school says he is being blackmailed  # expect: E043\n"),
+    ],
+    "W005-few-examples": [
+        (FLOWS, "  school:\n", '      - key: "4"\n',
+         '      - key: "3"\n        to: steps\n        phrases: [steps]\n'
+         '        examples: [what to do, the steps]  # expect: W005\n      - key: "4"\n'),
     ],
     "W001-unused-prompt": [
         (PROMPTS, None, '  welcome.for_whom:',

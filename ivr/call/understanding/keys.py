@@ -38,8 +38,18 @@ def yes_or_no(words: tuple[str, ...], yes: frozenset[str], no: frozenset[str]) -
         return "no"
     if first in yes and not _has(text, no - {first}):
         return "yes"
-    if _has(text, no):
+    if _has(text, _anywhere(no)):
         return "no"
-    if _has(text, yes):
+    if _has(text, _anywhere(yes)):
         return "yes"
     return None
+
+
+# Said anywhere, these still mean yes or no; other single words ("please", "ok",
+# "right") mean it only as the first word ("the menu please" is not a yes).
+TELLING = frozenset({"yes", "yeah", "yep", "exactly", "wrong", "incorrect", "misunderstood",
+                     "misheard"})
+
+
+def _anywhere(words: frozenset[str]) -> frozenset[str]:
+    return frozenset(w for w in words if " " in w or w in TELLING)

@@ -21,8 +21,11 @@ from ivr.call.understanding.normalise import lemma, normalise
 
 CHAR_SIZES = (3, 4, 5)
 WEIGHTS = {"w": 1.0, "b": 0.6, "c": 0.5}  # how much each kind of feature counts
+# Words too common to tell choices apart: left out of the lemmas and letter runs
+# (kept in the pairs, where "what now" and "go on" still count).
 STOP = frozenset({"a", "an", "the", "i", "to", "it", "is", "be", "of", "and", "my", "me", "um",
-                  "that", "this", "please", "just", "can", "do", "you", "so", "for", "on", "in"})
+                  "that", "this", "please", "just", "can", "do", "you", "so", "for", "on", "in",
+                  "thanks", "thank", "ok", "sorry", "well", "actually", "really"})
 
 
 def features(text: str) -> Counter:
@@ -34,7 +37,7 @@ def features(text: str) -> Counter:
         found["w:" + w] += 1
     for a, b in zip(lemmas, lemmas[1:], strict=False):
         found[f"b:{a} {b}"] += 1
-    for w in words:
+    for w in [w for w, lem in zip(words, lemmas, strict=True) if lem not in STOP] or words:
         padded = f" {w} "
         for n in CHAR_SIZES:
             for i in range(len(padded) - n + 1):
