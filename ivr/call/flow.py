@@ -215,10 +215,12 @@ def build(flows: yamlfile.YamlDoc, prompts: yamlfile.YamlDoc, settings: dict) ->
 def menu_options(node: Node, nav: list[NavKey]) -> tuple[understanding.Option, ...]:
     """What a caller can choose in a menu, for the understander: choices, the confirm's
     yes, then the keys every menu has. A choice's words are its phrases and examples."""
-    options = [understanding.Option(c.to, c.key, c.phrases + c.examples) for c in node.choices]
+    options = [understanding.Option(c.to, c.key, c.examples, phrases=c.phrases) for c in node.choices]
     if node.yes:
-        options.append(understanding.Option("yes", node.yes.key, node.yes.phrases + node.yes.examples))
-    options += [understanding.Option(n.name, n.key, n.phrases + n.examples, nav=True) for n in nav]
+        options.append(understanding.Option("yes", node.yes.key, node.yes.examples,
+                                            phrases=node.yes.phrases))
+    options += [understanding.Option(n.name, n.key, n.examples, nav=True, phrases=n.phrases)
+                for n in nav]
     return tuple(options)
 
 

@@ -818,10 +818,10 @@ def _example_problem(understander, menu_id: str, label: str, example: str) -> st
 
     menu = understander.menus[menu_id]
     said = normalise(example)
-    others = [o.label for o in menu.options
+    others = [o.label for o in menu.options  # examples only: E029 covers phrases
               if o.label != label and any(normalise(e) == said for e in o.examples)]
     if others:
-        return (f"example {example!r} is also an example or phrase of {others[0]!r} in menu "
+        return (f"example {example!r} is also an example of {others[0]!r} in menu "
                 f"{menu_id!r}: a caller saying it could mean either; keep it under one choice")
     result = understander.understand(menu_id, example)
     if result.label != label:

@@ -86,10 +86,10 @@ CASES: dict[str, list[tuple[str, str | None, str, str]]] = {
     "E028-loop": [
         (FLOWS, "  main:\n", "        to: talk\n        prompt: main.talk\n",
          "        to: talk_intro\n        prompt: main.talk\n"),
-        (FLOWS, None, "",
+        (FLOWS, None, "\n# How the line understands",
          "\n  talk_intro:\n    type: message  # expect: E028\n    say: [talk.nspcc]\n"
          "    next: talk_again\n\n  talk_again:\n    type: message\n    say: [talk.number]\n"
-         "    next: talk_intro\n"),
+         "    next: talk_intro\n\n# How the line understands"),
     ],
     "E029-phrase-twice": [
         (FLOWS, "  main:\n", "        phrases: [talk, someone, nspcc, helpline, speak to someone, number]\n",
@@ -180,9 +180,8 @@ CASES: dict[str, list[tuple[str, str | None, str, str]]] = {
     "W004-many-choices": [
         (FLOWS, "  main:\n", '    choices:\n      - key: "9"\n',
          '    choices:\n      - key: "9"  # expect: W004\n'),
-        (FLOWS, "  main:\n", "        phrases: [talk, someone, nspcc, helpline, speak to someone, number]\n",
-         "        phrases: [talk, someone, nspcc, helpline, speak to someone, number]\n"
-         '      - key: "5"\n        to: finish\n        phrases: [text me]\n'),
+        (FLOWS, "  main:\n", "\n\n  urgent:\n",
+         '\n      - key: "5"\n        to: finish\n        phrases: [text me]\n\n  urgent:\n'),
     ],
 }
 

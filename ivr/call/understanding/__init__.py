@@ -28,6 +28,11 @@ class Option:
     key: str
     examples: tuple[str, ...]
     nav: bool = False
+    phrases: tuple[str, ...] = ()  # the short words staff see (Twilio's hints): matched like examples
+
+    @property
+    def texts(self) -> tuple[str, ...]:
+        return self.phrases + self.examples
 
 
 @dataclass(frozen=True)
@@ -71,7 +76,7 @@ class Menu:
 
 
 def _yes_no_label(options: tuple[Option, ...], word: str) -> str | None:
-    return next((o.label for o in options if not o.nav and word in o.examples), None)
+    return next((o.label for o in options if not o.nav and word in o.texts), None)
 
 
 class Understander:
@@ -91,7 +96,7 @@ class Understander:
             menu_id: Menu(menu_id, options,
                           next((o.label for o in options if o.label == urgent), None),
                           _yes_no_label(options, "yes"), _yes_no_label(options, "no"),
-                          matcher.build((o.label, o.examples) for o in options))
+                          matcher.build((o.label, o.texts) for o in options))
             for menu_id, options in menus.items()
         })
 

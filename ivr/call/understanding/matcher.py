@@ -12,6 +12,7 @@ utterance costs a few hundred dictionary look-ups, well under a millisecond.
 """
 from __future__ import annotations
 
+import heapq
 import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
@@ -57,6 +58,7 @@ class Matcher:
     def __init__(self, examples: Sequence[Example]):
         self.examples = tuple(examples)
         self.labels = tuple(dict.fromkeys(e.label for e in self.examples))
+        self.example_labels = tuple(e.label for e in self.examples)
         counts = [features(e.text) for e in self.examples]
         df: Counter = Counter()
         for c in counts:
@@ -86,11 +88,11 @@ class Matcher:
         """Each label's score (its closest example's cosine) and the closest examples."""
         sims = self.similarities(text)
         best: dict[str, float] = dict.fromkeys(self.labels, 0.0)
+        labels = self.example_labels
         for i, s in sims.items():
-            label = self.examples[i].label
-            if s > best[label]:
-                best[label] = s
-        ranked = sorted(sims.items(), key=lambda kv: -kv[1])[:top]
+            if s > best[labels[i]]:
+                best[labels[i]] = s
+        ranked = heapq.nlargest(top, sims.items(), key=lambda kv: kv[1])
         closest = [(self.examples[i].label, self.examples[i].text, round(s, 3)) for i, s in ranked]
         return best, closest
 

@@ -63,8 +63,19 @@ def compile_signal(category: str, text: str) -> Signal:
     return Signal(category, text, tuple(terms), negative)
 
 
-def compile_lexicon(signals: Mapping[str, Iterable[str]]) -> tuple[Signal, ...]:
-    return tuple(compile_signal(cat, text) for cat, texts in signals.items() for text in texts)
+class Lexicon:
+    """The signals, indexed by the words they can start with: a sentence is read once."""
+
+    def __init__(self, signals: Iterable[Signal]):
+        self.signals = tuple(signals)
+        self.starts: dict[str, list[Signal]] = {}
+        for signal in self.signals:
+            for word in signal.terms[0] or ():
+                self.starts.setdefault(word, []).append(signal)
+
+
+def compile_lexicon(signals: Mapping[str, Iterable[str]]) -> Lexicon:
+    return Lexicon(compile_signal(cat, text) for cat, texts in signals.items() for text in texts)
 
 
 def _matches_at(terms, words, lemmas, at: int) -> bool:
@@ -90,16 +101,11 @@ def _negated(words: tuple[str, ...], start: int) -> bool:
     return False
 
 
-def hits(lexicon: tuple[Signal, ...], words: tuple[str, ...],
-         lemmas: tuple[str, ...]) -> list[Hit]:
-    """Every signal found in the words, each marked negated or not."""
-    found = []
-    for signal in lexicon:
-        first = signal.terms[0]
-        for at, (word, lem) in enumerate(zip(words, lemmas, strict=True)):
-            if first is not None and word not in first and lem not in first:
-                continue
-            if _matches_at(signal.terms, words, lemmas, at):
-                found.append(Hit(signal, at, not signal.negative and _negated(words, at)))
-                break
-    return found
+def hits(lexicon: Lexicon, words: tuple[str, ...], lemmas: tuple[str, ...]) -> list[Hit]:
+    """Every signal found in the words (its first place), each marked negated or not."""
+    found: dict[Signal, Hit] = {}
+    for at, (word, lem) in enumerate(zip(words, lemmas, strict=True)):
+        for signal in (*lexicon.starts.get(word, ()), *lexicon.starts.get(lem, ())):
+            if signal not in found and _matches_at(signal.terms, words, lemmas, at):
+                found[signal] = Hit(signal, at, not signal.negative and _negated(words, at))
+    return list(found.values())
