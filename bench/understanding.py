@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import statistics
 import sys
 import time
 from collections import Counter, defaultdict
@@ -210,7 +209,8 @@ class SklearnMatcher:
     def _vectors(self, texts):
         from sklearn.preprocessing import normalize
 
-        return normalize(self.hstack([self.words.transform(texts), 0.7 * self.chars.transform(texts)]).tocsr())
+        both = self.hstack([self.words.transform(texts), 0.7 * self.chars.transform(texts)])
+        return normalize(both.tocsr())
 
     def scores(self, text: str, top: int = 3):
         sims = (self._vectors([self.normalise(text)]) @ self.matrix.T).toarray()[0]
@@ -243,9 +243,9 @@ def best_floor(understander, items) -> tuple[float, Summary]:
 
 
 def compare(flow, items) -> str:
-    from rapidfuzz import fuzz
-
     import copy
+
+    from rapidfuzz import fuzz
 
     candidates = {
         "TF-IDF, lemmas + pairs + letters (ours, pure Python)": lambda m: m,
@@ -288,7 +288,8 @@ def run(rounds: int = 5) -> Result:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.understanding", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m bench.understanding",
+                                     description=__doc__.splitlines()[0])
     parser.add_argument("--compare", action="store_true", help="compare similarity measures")
     parser.add_argument("--rounds", type=int, default=5, help="timing rounds over the set (5)")
     args = parser.parse_args(argv)

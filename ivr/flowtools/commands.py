@@ -202,4 +202,10 @@ def script_command(flows_file, prompts_dir, fmt, output):
     _write(script.to_html(blocks) if fmt == "html" else script.to_markdown(blocks), output)
 
 
-COMMANDS = [check_command, schema_command, graph_command, script_command]
+def _understand():
+    from ivr.flowtools.understand import understand_command
+
+    return understand_command
+
+
+COMMANDS = [check_command, schema_command, graph_command, script_command, _understand()]

@@ -71,6 +71,10 @@ class Menu:
     def option(self, label: str) -> Option | None:
         return next((o for o in self.options if o.label == label), None)
 
+    def key_of(self, label: str) -> str | None:
+        option = self.option(label)
+        return option.key if option else None
+
     def by_key(self, key: str) -> Option | None:
         return next((o for o in self.options if o.key == key), None)
 
@@ -113,12 +117,12 @@ class Understander:
         live = [h.signal.text for h in hits if not h.negated]
         heard = tuple(live + [f"not {h.signal.text}" for h in hits if h.negated])
         if live and menu.urgent:
-            return Understanding(menu.urgent, menu.option(menu.urgent).key, 1.0, "urgent",
+            return Understanding(menu.urgent, menu.key_of(menu.urgent), 1.0, "urgent",
                                  signals=heard)
         answer = keys.yes_or_no(words, self.yes, self.no)
         label = {"yes": menu.yes, "no": menu.no}.get(answer or "")
         if label:
-            return Understanding(label, menu.option(label).key, 1.0, "yesno", signals=heard)
+            return Understanding(label, menu.key_of(label), 1.0, "yesno", signals=heard)
         return self._match(menu, speech, heard, negated=bool(hits))
 
     def _match(self, menu: Menu, speech: str, heard: tuple[str, ...], negated: bool) -> Understanding:
@@ -134,8 +138,8 @@ class Understander:
             return Understanding(None, None, round(score, 3), "none", tuple(closest), rounded, heard,
                                  round(margin, 3))
         option = menu.option(best)
-        layer = "nav" if option.nav else "match"
-        return Understanding(best, option.key, round(score, 3), layer, tuple(closest), rounded,
+        layer = "nav" if option and option.nav else "match"
+        return Understanding(best, menu.key_of(best), round(score, 3), layer, tuple(closest), rounded,
                              heard, round(margin, 3))
 
     def unsure(self, result: Understanding, confidence: float | None) -> bool:

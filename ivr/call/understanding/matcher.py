@@ -98,5 +98,7 @@ class Matcher:
 
 
 def build(options: Iterable[tuple[str, Iterable[str]]]) -> Matcher:
-    """options: (label, texts). The same text under two labels is kept for both."""
-    return Matcher([Example(label, str(t)) for label, texts in options for t in texts])
+    """options: (label, texts). The same text under two labels is kept for both
+    (`ivr check` reports it, E043); twice under one label, once."""
+    examples = dict.fromkeys(Example(label, str(t)) for label, texts in options for t in texts)
+    return Matcher(list(examples))

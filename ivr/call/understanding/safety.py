@@ -25,7 +25,7 @@ NEGATIONS = frozenset({"not", "no", "nobody", "never", "nothing", "none", "witho
 # Words that may stand between a negation and what it denies: "not [in any] danger",
 # "nobody [is] blackmailing her". Any other word ends the negation's reach.
 GLUE = frozenset({"is", "are", "be", "being", "been", "was", "were", "in", "any", "an", "a", "the",
-                  "really", "actually", "at", "an", "so", "too", "currently", "of", "it", "that",
+                  "really", "actually", "at", "so", "too", "currently", "of", "it", "that",
                   "immediate", "immediately", "real", "under", "one", "he", "she", "they", "we",
                   "there", "this", "anything", "like"})
 CONDITIONAL = frozenset({"if", "unless", "or"})  # "if she doesn't pay" denies nothing
