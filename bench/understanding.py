@@ -232,13 +232,13 @@ def with_matchers(understander, make):
 
 def best_floor(understander, items) -> tuple[float, Summary]:
     """Each measure on its own scale: the floor that does best on the set (ours too)."""
-    found = None
+    found: tuple[float, Summary] | None = None
     for floor in [x / 100 for x in range(5, 96, 5)]:
-        other = dataclasses.replace(understander.settings, floor=floor)
-        understander.settings = other
+        understander.settings = dataclasses.replace(understander.settings, floor=floor)
         summary = summarise(evaluate(understander, items))
         if found is None or summary.right > found[1].right:
             found = (floor, summary)
+    assert found is not None
     return found
 
 

@@ -99,8 +99,10 @@ def understand(flow: Flow, node: Node, digits: str | None, speech: str | None,
     digits = (digits or "").strip()
     if digits:
         return Heard("key", digits) if digits in menu_keys(flow, node) else Heard("wrong_key")
-    if not (speech or "").strip() or flow.understander is None:
+    if not (speech or "").strip():
         return Heard("silence", via="speech" if speech else "dtmf")
+    if flow.understander is None or node.id not in flow.understander.menus:
+        return Heard("not_understood", via="speech")
     result = flow.understander.understand(node.id, speech or "")
     if not result.understood:
         return Heard("not_understood", via="speech", understanding=result)

@@ -20,6 +20,8 @@ from urllib.parse import urlsplit
 
 from ivr.call import speech
 from ivr.call.flow import TARGET_FIELDS, Flow, Node, edges, reachable, schema_errors
+from ivr.call.understanding import Understander
+from ivr.call.understanding.normalise import normalise
 from ivr.call.wording import placeholders
 from ivr.config import REPO_ROOT
 from ivr.problems import FlowError, Problem
@@ -813,9 +815,7 @@ def check_examples(flow: Flow, flows: YamlDoc, prompts: YamlDoc) -> list[Problem
     return list(problems.values())
 
 
-def _example_problem(understander, menu_id: str, label: str, example: str) -> str | None:
-    from ivr.call.understanding.normalise import normalise
-
+def _example_problem(understander: Understander, menu_id: str, label: str, example: str) -> str | None:
     menu = understander.menus[menu_id]
     said = normalise(example)
     others = [o.label for o in menu.options  # examples only: E029 covers phrases

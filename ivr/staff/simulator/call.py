@@ -264,7 +264,9 @@ class SimulatedCall:
     def _play(self, action: str, value: str, move) -> list[Entry]:
         waited_at = self.node
         count = len(self.caller.turns)
-        entry = Entry(action, value, understood=self._understood(waited_at, value) if action == "say" else None)
+        entry = Entry(action, value)
+        if action == "say":
+            entry.understood = self._understood(waited_at, value)
         try:
             turn = move()
         except TwimlError as exc:
