@@ -119,6 +119,16 @@ def test_a_negation_elsewhere_does_not_cancel_urgent_words(said):
     assert UNDERSTANDER.understand("main", said).label == "urgent"
 
 
+@pytest.mark.parametrize(("menu", "said", "to"), [
+    ("number_confirm", "no, I missed a number", "number_entry"),  # =missing: not "missed"
+    ("main", "the school want a meeting", "school"),  # =meet: not "meeting"
+    ("main", "he wants to meet her on saturday", "urgent"),
+    ("main", "they asked him for a hundred pounds", "urgent"),  # ask ... pounds, a gap between
+])
+def test_signal_forms_and_gaps(menu, said, to):
+    assert UNDERSTANDER.understand(menu, said).label == to
+
+
 # -- the small words ----------------------------------------------------------------------
 
 

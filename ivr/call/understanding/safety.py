@@ -56,7 +56,7 @@ def compile_signal(category: str, text: str) -> Signal:
         for option in part.split("|"):
             exact = option.startswith("=")  # =missing: that form only, not "missed"
             for word in normalise(option.lstrip("=")).split():  # "can't": keep the first word
-                options |= {word} if exact else {word, lemma(word)}
+                options |= {"=" + word} if exact else {word, lemma(word)}
                 break
         terms.append(frozenset(options))
     negative = any(t and t & NEGATIONS for t in terms)
@@ -85,9 +85,14 @@ def _matches_at(terms, words, lemmas, at: int) -> bool:
     term, rest = terms[0], terms[1:]
     if term is None:
         return any(_matches_at(rest, words, lemmas, at + skip) for skip in range(GAP + 1))
-    if at >= len(words) or (words[at] not in term and lemmas[at] not in term):
+    if at >= len(words) or not _term_matches(term, words[at], lemmas[at]):
         return False
     return _matches_at(rest, words, lemmas, at + 1)
+
+
+def _term_matches(term: frozenset[str], word: str, lem: str) -> bool:
+    """The word itself, its lemma, or (for `=word`) that exact form only."""
+    return word in term or lem in term or "=" + word in term
 
 
 def _negated(words: tuple[str, ...], start: int) -> bool:
@@ -105,7 +110,9 @@ def hits(lexicon: Lexicon, words: tuple[str, ...], lemmas: tuple[str, ...]) -> l
     """Every signal found in the words (its first place), each marked negated or not."""
     found: dict[Signal, Hit] = {}
     for at, (word, lem) in enumerate(zip(words, lemmas, strict=True)):
-        for signal in (*lexicon.starts.get(word, ()), *lexicon.starts.get(lem, ())):
+        starting = (*lexicon.starts.get(word, ()), *lexicon.starts.get(lem, ()),
+                    *lexicon.starts.get("=" + word, ()))
+        for signal in starting:
             if signal not in found and _matches_at(signal.terms, words, lemmas, at):
                 found[signal] = Hit(signal, at, not signal.negative and _negated(words, at))
     return list(found.values())
