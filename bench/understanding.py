@@ -181,11 +181,12 @@ class FuzzMatcher:
         self.examples = [(e.label, normalise(e.text)) for e in matcher.examples]
         self.labels, self.scorer, self.normalise = matcher.labels, scorer, normalise
 
-    def scores(self, text: str, top: int = 3):
+    def scores(self, text: str, top: int = 3, leave_out: frozenset = frozenset()):
         said = self.normalise(text)
-        best = dict.fromkeys(self.labels, 0.0)
+        best = {label: 0.0 for label in self.labels if label not in leave_out}
         for label, example in self.examples:
-            best[label] = max(best[label], self.scorer(said, example) / 100)
+            if label in best:
+                best[label] = max(best[label], self.scorer(said, example) / 100)
         return best, []
 
 
@@ -212,11 +213,12 @@ class SklearnMatcher:
         both = self.hstack([self.words.transform(texts), 0.7 * self.chars.transform(texts)])
         return normalize(both.tocsr())
 
-    def scores(self, text: str, top: int = 3):
+    def scores(self, text: str, top: int = 3, leave_out: frozenset = frozenset()):
         sims = (self._vectors([self.normalise(text)]) @ self.matrix.T).toarray()[0]
-        best = dict.fromkeys(self.labels, 0.0)
+        best = {label: 0.0 for label in self.labels if label not in leave_out}
         for label, sim in zip(self.example_labels, sims, strict=True):
-            best[label] = max(best[label], float(sim))
+            if label in best:
+                best[label] = max(best[label], float(sim))
         return best, []
 
 

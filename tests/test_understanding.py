@@ -276,3 +276,50 @@ def test_every_choice_of_every_menu_by_voice(dial_app, menu, target):
         assert target in turn.steps or turn.steps[-1] in ("number_entry", "text_queued", "finish")
     else:
         assert turn.steps[-1] == target, (said, turn.steps)
+
+
+# -- for staff: ivr understand, ivr script, ivr check ---------------------------------------
+
+
+def _run(*args):
+    from click.testing import CliRunner
+
+    from ivr.flowtools.understand import understand_command
+
+    return CliRunner().invoke(understand_command, list(args), catch_exceptions=False)
+
+
+def test_ivr_understand_says_where_words_go_and_why():
+    result = _run("someone is threatening to share it unless we pay")
+    assert result.exit_code == 0
+    assert "understood as: urgent (key 9), 1.00 (urgent)" in result.output
+    assert "urgent signals:" in result.output and "goes to: urgent" in result.output
+    result = _run("can it be removed", "--at", "main", "--confidence", "0.2")
+    assert "understood as: removal" in result.output and "would ask first" in result.output
+    assert "closest: removal" in result.output and "scores: removal" in result.output
+
+
+def test_ivr_understand_json():
+    import json
+
+    data = json.loads(_run("yeah go on then", "--at", "finish", "--json").output)
+    assert (data["label"], data["layer"], data["goes_to"]) == ("text_request", "yesno", "text_request")
+    data = json.loads(_run("it's not an emergency, I just want it deleted", "--json").output)
+    assert data["label"] == "removal" and data["signals"] and data["scores"]["removal"] > 0
+    assert data["closest"][0]["choice"] == "removal"
+
+
+def test_ivr_understand_refuses_a_step_that_is_not_a_menu():
+    result = _run("hello", "--at", "goodbye")
+    assert result.exit_code == 2 and "is not a menu" in result.output
+
+
+def test_ivr_script_lists_each_choices_examples():
+    from click.testing import CliRunner
+
+    from ivr.flowtools.commands import script_command
+
+    output = CliRunner().invoke(script_command, [], catch_exceptions=False).output
+    assert "What callers might say (examples the line learns from):" in output
+    removal = next(o for o in UNDERSTANDER.menus["main"].options if o.label == "removal")
+    assert "; ".join(removal.examples) in output

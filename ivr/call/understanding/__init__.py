@@ -126,10 +126,9 @@ class Understander:
         return self._match(menu, speech, heard, negated=bool(hits))
 
     def _match(self, menu: Menu, speech: str, heard: tuple[str, ...], negated: bool) -> Understanding:
-        scores, closest = menu.matcher.scores(speech)
-        if negated and menu.urgent:  # they said it is not urgent: believe them
-            scores.pop(menu.urgent, None)
-            closest = [c for c in closest if c[0] != menu.urgent]
+        # They said it is not urgent ("it's not an emergency"): believe them.
+        leave_out = frozenset([menu.urgent]) if negated and menu.urgent else frozenset()
+        scores, closest = menu.matcher.scores(speech, leave_out=leave_out)
         ranked = sorted(scores.items(), key=lambda kv: -kv[1])
         best, score = ranked[0] if ranked else (None, 0.0)
         margin = score - (ranked[1][1] if len(ranked) > 1 else 0.0)

@@ -84,11 +84,13 @@ class Matcher:
                 sims[i] += w * ew
         return sims
 
-    def scores(self, text: str, top: int = 3) -> tuple[dict[str, float], list[tuple[str, str, float]]]:
-        """Each label's score (its closest example's cosine) and the closest examples."""
-        sims = self.similarities(text)
-        best: dict[str, float] = dict.fromkeys(self.labels, 0.0)
+    def scores(self, text: str, top: int = 3, leave_out: frozenset[str] = frozenset()
+               ) -> tuple[dict[str, float], list[tuple[str, str, float]]]:
+        """Each label's score (its closest example's cosine) and the closest examples,
+        leaving out some labels (the urgent one, when the caller said it is not urgent)."""
         labels = self.example_labels
+        sims = {i: s for i, s in self.similarities(text).items() if labels[i] not in leave_out}
+        best: dict[str, float] = {label: 0.0 for label in self.labels if label not in leave_out}
         for i, s in sims.items():
             if s > best[labels[i]]:
                 best[labels[i]] = s
