@@ -72,10 +72,9 @@ def _text(data: dict) -> str:
               help="The folder of prompt files (default: $PROMPTS_DIR or ./prompts).")
 def understand_command(words, step, confidence, as_json, flows_file, prompts_dir):
     """Where WORDS said at a menu would go: the layer, each choice's score, the closest examples."""
-    from ivr.flowtools.commands import _default_flows, _default_prompts
-
     try:
-        flow, _ = validate.load(flows_file or _default_flows(), prompts_dir or _default_prompts(),
+        flow, _ = validate.load(flows_file or validate.default_flows(),
+                                prompts_dir or validate.default_prompts(),
                                 dict(ALL_OPTIONAL))
     except FlowError as exc:
         raise click.ClickException("the flow has errors (run ivr check):\n"
