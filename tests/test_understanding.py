@@ -169,6 +169,20 @@ def test_a_key_beats_speech_when_both_come():
     assert step.play == ("school",)
 
 
+def test_a_key_beats_speech_in_one_signed_post(twilio_post):
+    response = twilio_post("/voice/answer/main", {"Digits": "3", "SpeechResult": "can it be removed",
+                                                  "Confidence": "0.95"})
+    assert response.status_code == 200
+    assert response.headers["X-Calm-Line-Steps"].split(",")[-1] == "school"
+
+
+def test_an_odd_confidence_is_ignored_not_a_crash(twilio_post):
+    for confidence in ("", "high", "nan", "-1", "7"):
+        response = twilio_post("/voice/answer/main", {"SpeechResult": "it's on snapchat",
+                                                      "Confidence": confidence})
+        assert response.status_code == 200 and "<Response>" in response.get_data(as_text=True)
+
+
 def test_bad_input_gets_an_answer_not_a_crash():
     for said in ("", "   ", "\x00\ufeff", "£" * 600, "🙂", "n.s.p.c.c." * 80, "... ??? !!!"):
         result = UNDERSTANDER.understand("main", said)
