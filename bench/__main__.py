@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench                 # all three, small (about 3 minutes)
     .venv/bin/python -m bench --big           # longer runs, more calls, 2,000 texts
-    .venv/bin/python -m bench --only drain    # one of: webhooks, consent, drain
+    .venv/bin/python -m bench --only drain    # one of: webhooks, consent, drain, understanding
 
 Needs wrk (`apt-get install -y wrk`) for the webhooks and PostgreSQL
 (TEST_POSTGRES_URL, default postgresql+psycopg://postgres@127.0.0.1:5432/test)
@@ -22,7 +22,8 @@ from pathlib import Path
 
 from bench.common import ROOT, have_wrk, table
 
-TARGETS = {"webhooks": 0.9, "consent": 1.2, "drain": 1.1}
+TARGETS = {"webhooks": 0.9, "consent": 1.2, "drain": 1.1, "understanding_p99_ms": 1.0,
+           "understanding_right": 0.95}
 # The line's requests/s against each reference, on menu steps and on the mix (issue 16).
 WEBHOOK_TARGETS = {"sample": 1.0, "least": 0.9}
 NAMES = {"sample": "Twilio's sample style", "least": "the least correct webhook",
@@ -37,7 +38,8 @@ def _postgres_ok(url: str) -> bool:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
-    parser.add_argument("--only", choices=["webhooks", "consent", "drain"], action="append",
+    parser.add_argument("--only", choices=["webhooks", "consent", "drain", "understanding"],
+                        action="append",
                         help="run only this part (repeatable)")
     parser.add_argument("--big", action="store_true",
                         help="bigger run: 20 s x 4 rounds, 32 connections, 1,000 calls a phase, "
@@ -62,7 +64,7 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path, help="where results go (bench/results/<time>)")
     args = parser.parse_args(argv)
 
-    parts = args.only or ["webhooks", "consent", "drain"]
+    parts = args.only or ["understanding", "webhooks", "consent", "drain"]
     big = args.big
     seconds = args.seconds or (20 if big else 8)
     rounds = args.rounds or (4 if big else 3)
@@ -99,6 +101,25 @@ def main(argv=None) -> int:
 def _run(args, parts, rows, skipped, raw, out, started, command, seconds, rounds, connections,
          consent_calls, texts) -> int:
     db = "PostgreSQL" if args.database_url and "postgres" in args.database_url else "SQLite"
+
+    if "understanding" in parts:
+        from bench import understanding
+
+        result = understanding.run()
+        s = result.summary
+        raw["understanding"] = {"right": s.right, "total": s.total, "held_right": s.held_right,
+                                "urgent_right": s.urgent_right, "urgent_total": s.urgent_total,
+                                "p50_ms": result.p50_ms, "p99_ms": result.p99_ms}
+        (out / "understanding.md").write_text(result.markdown + "\n")
+        rows += [
+            ["understanding: eval set right", f"{s.right}/{s.total} ({s.accuracy:.1%})", "", "",
+             f">= {TARGETS['understanding_right']:.0%}, urgent 100%",
+             _met(s.accuracy >= TARGETS["understanding_right"] and s.urgent_right == s.urgent_total)
+             + f" (urgent {s.urgent_right}/{s.urgent_total}, held-out {s.held_right}/{s.held_total})"],
+            ["understanding: one utterance, CPU p99", f"{result.p99_ms:.3f} ms", "", "",
+             f"< {TARGETS['understanding_p99_ms']:g} ms",
+             _met(result.p99_ms < TARGETS["understanding_p99_ms"]) + f" (p50 {result.p50_ms:.3f} ms)"],
+        ]
 
     if "webhooks" in parts:
         if not have_wrk():

@@ -575,6 +575,7 @@ def test_browser_removal_branch_to_the_text_by_keyboard_and_speech(browser, site
     page.get_by_label("What the caller says").fill("finish")
     page.get_by_role("button", name="Say it").click()
     expect(_last_turn(page)).to_contain_text('Said "finish"')
+    expect(_last_turn(page).locator(".turn__understood")).to_have_text("understood as: finish, 1.00 (nav)")
     expect(_last_turn(page).locator(".step")).to_have_text(["finish"])
     page.get_by_role("button", name="1", exact=True).click()  # yes, text me
     ended = page.locator("#ended")
@@ -613,3 +614,13 @@ def test_browser_phone_sized_screen_keyed_number(browser, site, shots):
     page.get_by_role("button", name="Hang up").click()
     expect(page.locator("#ended")).to_contain_text("The caller hung up.")
     expect(page.locator("#text-note")).to_contain_text("never confirmed")
+
+
+def test_each_spoken_turn_says_how_the_line_understood_it(staff):
+    staff.start()
+    turn = staff.do("say", "it's up on snapchat, can you get it taken off")["turns"][-1]
+    assert turn["understood"]["as"] == "removal" and turn["understood"]["layer"] == "match"
+    assert 0 < turn["understood"]["score"] <= 1 and turn["steps"][-1] == "removal"
+    turn = staff.do("say", "nobody is in danger but he is being blackmailed")["turns"][-1]
+    assert turn["understood"]["as"] == "urgent" and turn["understood"]["layer"] == "urgent"
+    assert staff.do("key", "0")["turns"][-1]["understood"] is None  # keys are not words

@@ -5,14 +5,13 @@ path of the line can be tested (and simulated) without a server.
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field, replace
 
 from ivr.call.flow import ACTION_TYPES, Flow, Node
+from ivr.call.understanding import Understanding
 from ivr.call.wording import placeholders
 
 MAX_CHAIN = 20  # message steps played in a row before we stop following `next`
-MAX_SPEECH = 500  # characters of speech we look at; the rest is noise
 
 
 @dataclass(frozen=True)
@@ -22,6 +21,7 @@ class CallState:
     node: str
     tries: int = 0
     heard: frozenset[str] = frozenset()  # steps heard that add links or numbers to the text
+    candidate: str | None = None  # at the confirm step: where the caller's words pointed
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,8 @@ class Heard:
     kind: str  # "key", "silence", "wrong_key", "not_understood"
     key: str | None = None
     via: str = field(default="dtmf")
+    understanding: Understanding | None = None  # how spoken words were read, for staff
+    unsure: bool = False  # ask "I think you asked about ..." before going there
 
 
 def adds_to_text(flow: Flow, node: Node) -> bool:
@@ -89,39 +91,33 @@ def start(flow: Flow) -> Step:
     return enter(flow, flow.start)
 
 
-def _normalise(speech: str) -> str:
-    words = re.sub(r"[^\w']+", " ", speech[:MAX_SPEECH].lower())
-    return f" {' '.join(words.split())} "
+def menu_keys(flow: Flow, node: Node) -> set[str]:
+    """The keys a menu answers to: its choices, the confirm's yes, the flow's nav keys."""
+    keys = {choice.key for choice in node.choices} | {nav.key for nav in flow.nav_for(node)}
+    return keys | ({node.yes.key} if node.yes else set())
 
 
-def _menu_keys(flow: Flow, node: Node) -> list[tuple[str, tuple[str, ...]]]:
-    """(key, phrases) in the order they are matched: the menu's choices, then navigation."""
-    keys = [(choice.key, choice.phrases) for choice in node.choices]
-    keys += [(nav.key, nav.phrases) for nav in flow.nav_for(node)]
-    return keys
+def _can_confirm(flow: Flow, node: Node, label: str | None) -> bool:
+    """Only a step with confirm words is asked about, never from the confirm step itself."""
+    return (flow.confirm in flow.nodes and node.id != flow.confirm and label != flow.urgent
+            and f"confirm.{label}" in flow.prompts)
 
 
-def understand(flow: Flow, node: Node, digits: str | None, speech: str | None) -> Heard:
-    keys = _menu_keys(flow, node)
-    valid = {key for key, _ in keys}
+def understand(flow: Flow, node: Node, digits: str | None, speech: str | None,
+               confidence: float | None = None) -> Heard:
+    """A key wins over words when both come; words go through the understander's layers."""
     digits = (digits or "").strip()
     if digits:
-        return Heard("key", digits) if digits in valid else Heard("wrong_key")
-    text = _normalise(speech or "")
-    if not text.strip():
+        return Heard("key", digits) if digits in menu_keys(flow, node) else Heard("wrong_key")
+    if not (speech or "").strip():
         return Heard("silence", via="speech" if speech else "dtmf")
-    said_key = flow.spoken_keys.get(text.strip().removeprefix("press ").strip(), text.strip())
-    if said_key in valid:
-        return Heard("key", said_key, via="speech")
-    urgent = next((c for c in node.choices if c.to == flow.urgent), None)
-    if urgent and any(f" {p} " in text for p in urgent.phrases):
-        return Heard("key", urgent.key, via="speech")  # danger first, whatever else was said
-    best = None
-    for key, phrases in keys:
-        for phrase in phrases:
-            if f" {phrase} " in text and (best is None or len(phrase) > len(best[1])):
-                best = (key, phrase)
-    return Heard("key", best[0], via="speech") if best else Heard("not_understood", via="speech")
+    if flow.understander is None or node.id not in flow.understander.menus:
+        return Heard("not_understood", via="speech")
+    result = flow.understander.understand(node.id, speech or "")
+    if not result.understood:
+        return Heard("not_understood", via="speech", understanding=result)
+    unsure = _can_confirm(flow, node, result.label) and flow.understander.unsure(result, confidence)
+    return Heard("key", result.key, via="speech", understanding=result, unsure=unsure)
 
 
 def _retry(flow: Flow, state: CallState, node: Node, notice_name: str) -> Step:
@@ -134,14 +130,28 @@ def _retry(flow: Flow, state: CallState, node: Node, notice_name: str) -> Step:
     return Step(replace(state, tries=tries), (node.id,), notice, reprompt=True)
 
 
-def answer(flow: Flow, state: CallState, digits: str | None, speech: str | None) -> Step:
+def confirm(flow: Flow, state: CallState, candidate: str) -> Step:
+    """Ask "I think you asked about ...": yes goes to candidate (it travels in the URL)."""
+    step = enter(flow, flow.confirm or flow.home, state.heard)
+    return replace(step, state=replace(step.state, candidate=candidate))
+
+
+def answer(flow: Flow, state: CallState, digits: str | None, speech: str | None,
+           confidence: float | None = None) -> Step:
     """The caller answered a menu (or said nothing): decide what comes next."""
     node = flow.nodes.get(state.node)
     if node is None or node.type != "menu":
         return enter(flow, flow.home, state.heard, flow.notices.get("went_wrong"))
-    heard = understand(flow, node, digits, speech)
+    heard = understand(flow, node, digits, speech, confidence)
     if heard.kind != "key":
         return _retry(flow, state, node, "no_input" if heard.kind == "silence" else heard.kind)
+    if heard.unsure and heard.understanding is not None:
+        return confirm(flow, state, heard.understanding.label or flow.home)
+    if node.yes and heard.key == node.yes.key:
+        candidate = state.candidate
+        if candidate is not None and candidate in flow.nodes and candidate != node.id:
+            return enter(flow, candidate, state.heard)
+        return enter(flow, flow.home, state.heard, flow.notices.get("went_wrong"))
     for choice in node.choices:
         if choice.key == heard.key:
             return enter(flow, choice.to, state.heard)

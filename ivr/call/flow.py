@@ -14,7 +14,7 @@ import jsonschema
 
 from ivr import yamlfile
 from ivr.call import hours as hours_module
-from ivr.call import wording
+from ivr.call import understanding, wording
 from ivr.config import REPO_ROOT
 from ivr.problems import FlowError, Problem
 
@@ -37,6 +37,7 @@ class Choice:
     to: str
     phrases: tuple[str, ...] = ()
     prompt: str | None = None
+    examples: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,7 @@ class Node:
     timeout: int | None = None
     invalid: str | None = None  # prompt read when a keyed-in number is not valid
     hours: hours_module.Hours | None = None  # when a dial step's number is open (hours.py)
+    yes: Choice | None = None  # at the confirm step: the key that goes where the words pointed
 
     def target(self, name: str) -> str | None:
         return self.targets.get(name)
@@ -63,6 +65,7 @@ class NavKey:
     key: str
     prompt: str
     phrases: tuple[str, ...]
+    examples: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -93,6 +96,8 @@ class Flow:
     sms: MappingProxyType
     settings: MappingProxyType  # the app settings the flow depends on (dial numbers)
     source: str = "flows.yaml"
+    confirm: str | None = None  # the step that asks "I think you asked about ..."
+    understander: understanding.Understander | None = None  # built once, here, at start
 
     def spoken(self, prompt_key: str, **extra: str) -> str:
         """The words for a prompt, numbers spoken digit by digit."""
@@ -143,15 +148,20 @@ def _default_nav(raw: dict, node_id: str, node: dict) -> tuple[str, ...]:
     return tuple(names)
 
 
+def _choice(choice: dict, to: str) -> Choice:
+    return Choice(
+        key=str(choice["key"]),
+        to=to,
+        phrases=tuple(str(p).lower() for p in choice.get("phrases", ())),
+        prompt=choice.get("prompt"),
+        examples=tuple(str(e) for e in choice.get("examples", ())),
+    )
+
+
 def _choices(node: dict, settings: dict) -> tuple[Choice, ...]:
     """A choice that `requires` a setting is offered only when that setting is set."""
     return tuple(
-        Choice(
-            key=str(choice["key"]),
-            to=choice["to"],
-            phrases=tuple(str(p).lower() for p in choice.get("phrases", ())),
-            prompt=choice.get("prompt"),
-        )
+        _choice(choice, choice["to"])
         for choice in node.get("choices", ())
         if not choice.get("requires") or settings.get(choice["requires"])
     )
@@ -170,6 +180,7 @@ def _node(raw: dict, node_id: str, node: dict, settings: dict) -> Node:
         timeout=node.get("timeout"),
         invalid=node.get("invalid"),
         hours=hours_module.parse(node.get("hours"))[0],
+        yes=_choice(node["yes"], "") if isinstance(node.get("yes"), dict) else None,
     )
 
 
@@ -177,18 +188,21 @@ def build(flows: yamlfile.YamlDoc, prompts: yamlfile.YamlDoc, settings: dict) ->
     """Plain data -> a Flow. Assumes the schema check passed."""
     raw, words = flows.data, prompts.data or {}
     nav_keys = {
-        name: NavKey(name, str(k["key"]), k["prompt"], tuple(p.lower() for p in k.get("phrases", ())))
+        name: NavKey(name, str(k["key"]), k["prompt"], tuple(p.lower() for p in k.get("phrases", ())),
+                     tuple(str(e) for e in k.get("examples", ())))
         for name, k in raw.get("keys", {}).items()
     }
+    nodes = {nid: _node(raw, nid, n, settings) for nid, n in raw["nodes"].items()}
+    spoken_keys = {str(w).lower(): str(k) for w, k in raw.get("spoken_keys", {}).items()}
     return Flow(
         start=raw["start"], home=raw["home"], urgent=raw["urgent"], finish=raw["finish"],
         give_up=raw["give_up"],
         voice=raw["voice"]["name"], language=raw["voice"]["language"],
         gather=MappingProxyType(dict(raw.get("gather", {}))),
         nav_keys=MappingProxyType(nav_keys),
-        spoken_keys=MappingProxyType({str(w).lower(): str(k) for w, k in raw.get("spoken_keys", {}).items()}),
+        spoken_keys=MappingProxyType(spoken_keys),
         notices=MappingProxyType(dict(raw.get("notices", {}))),
-        nodes=MappingProxyType({nid: _node(raw, nid, n, settings) for nid, n in raw["nodes"].items()}),
+        nodes=MappingProxyType(nodes),
         prompts=MappingProxyType({str(k): str(v) for k, v in (words.get("prompts") or {}).items()}),
         numbers=MappingProxyType({str(k): str(v) for k, v in (words.get("numbers") or {}).items()}),
         links=MappingProxyType({
@@ -199,7 +213,37 @@ def build(flows: yamlfile.YamlDoc, prompts: yamlfile.YamlDoc, settings: dict) ->
         sms=MappingProxyType({str(k): str(v) for k, v in (words.get("sms") or {}).items()}),
         settings=MappingProxyType({k: settings.get(k) for k in FLOW_SETTINGS}),
         source=flows.file,
+        confirm=(raw.get("understanding") or {}).get("confirm"),
+        understander=_understander(raw, nodes, nav_keys, spoken_keys),
     )
+
+
+def menu_options(node: Node, nav: list[NavKey]) -> tuple[understanding.Option, ...]:
+    """What a caller can choose in a menu, for the understander: choices, the confirm's
+    yes, then the keys every menu has. A choice's words are its phrases and examples."""
+    options = [understanding.Option(c.to, c.key, c.examples, phrases=c.phrases) for c in node.choices]
+    if node.yes:
+        options.append(understanding.Option("yes", node.yes.key, node.yes.examples,
+                                            phrases=node.yes.phrases))
+    options += [understanding.Option(n.name, n.key, n.examples, nav=True, phrases=n.phrases)
+                for n in nav]
+    return tuple(options)
+
+
+def _understander(raw: dict, nodes: dict, nav_keys: dict, spoken_keys: dict) -> understanding.Understander:
+    """Built once per flow, at start: the matcher indexes every menu's examples."""
+    conf = raw.get("understanding") or {}
+    names = ("floor", "sure", "margin", "confidence")
+    settings = understanding.Settings(**{n: float(conf[n]) for n in names if n in conf})
+    menus = {}
+    for node_id, node in nodes.items():
+        if node.type == "menu":
+            offered = _default_nav(raw, node_id, raw["nodes"][node_id])
+            menus[node_id] = menu_options(node, [nav_keys[n] for n in offered if n in nav_keys])
+    return understanding.Understander(
+        menus, raw["urgent"], conf.get("urgent_signals") or {}, spoken_keys,
+        {str(w): str(k) for w, k in (conf.get("spoken_key_variants") or {}).items()},
+        [str(w) for w in conf.get("yes") or ()], [str(w) for w in conf.get("no") or ()], settings)
 
 
 def prompts_file(prompts_dir: str | Path, language: str = "en-GB") -> Path:
@@ -235,7 +279,7 @@ def edges(flow: Flow, node: Node) -> list[tuple[str, str]]:
 
 
 def reachable(flow: Flow) -> set[str]:
-    seen, todo = set(), [flow.start]
+    seen, todo = set(), [flow.start, *([flow.confirm] if flow.confirm else [])]
     while todo:
         node_id = todo.pop()
         if node_id in seen or node_id not in flow.nodes:

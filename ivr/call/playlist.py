@@ -78,7 +78,10 @@ def parts(flow: Flow, step: Step) -> list[Part]:
     for index, node_id in enumerate(step.play):
         node = flow.nodes[node_id]
         last = index == len(step.play) - 1
-        if not (last and node.type == "menu" and step.reprompt):
+        candidate = f"confirm.{step.state.candidate}" if step.state.candidate else ""
+        if last and node.type == "menu" and candidate in flow.prompts:
+            out.append(Part(node.id, candidate))  # "I think you asked about ..." (issue 12)
+        if not (last and node.type == "menu" and step.reprompt and not candidate):
             out += _content(flow, node)
             if node.type in ("message", "goodbye", "menu") or not last:
                 out.append(Part(node.id, pause=_pause(flow) or 1))

@@ -24,6 +24,8 @@ def state_query(state: CallState, tries: bool = True) -> str:
         params["t"] = str(state.tries)
     if state.heard:
         params["h"] = ",".join(sorted(state.heard))
+    if state.candidate:
+        params["c"] = state.candidate
     return f"?{urlencode(params, safe=',')}" if params else ""
 
 
@@ -63,7 +65,7 @@ class Renderer:
 
     def _menu(self, response, node: Node, step: Step) -> Gather:
         url = action_url("answer", step.state)
-        phrases = [p for c in node.choices for p in c.phrases]
+        phrases = [p for c in (*node.choices, *([node.yes] if node.yes else [])) for p in c.phrases]
         phrases += [p for nav in self.flow.nav_for(node) for p in nav.phrases]
         return self._gather(
             response, node, url,

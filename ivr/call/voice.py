@@ -78,7 +78,19 @@ def _state(node_id: str) -> CallState:
         tries = 0
     heard = frozenset(h for h in request.args.get("h", "").split(",")
                       if h in flow.nodes and engine.adds_to_text(flow, flow.nodes[h]))
-    return CallState(node_id, tries, heard)
+    candidate = request.args.get("c")  # at the confirm step: only a step with confirm words
+    if candidate not in flow.nodes or f"confirm.{candidate}" not in flow.prompts:
+        candidate = None
+    return CallState(node_id, tries, heard, candidate)
+
+
+def _confidence() -> float | None:
+    """Twilio's Confidence for SpeechResult (0 to 1); missing or odd: unknown."""
+    try:
+        value = float(request.form.get("Confidence", ""))
+    except ValueError:
+        return None
+    return value if 0.0 <= value <= 1.0 else None
 
 
 def _simulated() -> bool:
@@ -179,7 +191,7 @@ def step(node_id):
 def answer(node_id):
     form = request.form
     return _respond(engine.answer(content.flow(), _state(node_id), form.get("Digits"),
-                                  form.get("SpeechResult")))
+                                  form.get("SpeechResult"), _confidence()))
 
 
 @bp.post("/number/<node_id>")

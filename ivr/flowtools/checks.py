@@ -20,6 +20,8 @@ from urllib.parse import urlsplit
 
 from ivr.call import engine, hours, speech
 from ivr.call.flow import TARGET_FIELDS, Flow, Node, edges, reachable, schema_errors
+from ivr.call.understanding import Understander
+from ivr.call.understanding.normalise import normalise
 from ivr.call.wording import placeholders
 from ivr.config import REPO_ROOT
 from ivr.flowtools import sources
@@ -77,11 +79,14 @@ CODES = {
     "E050": ("error", "a prompt with no source, or a number, link or claim that sources.yaml does not back"),
     "E045": ("error", "a text lacks a link's label, a link, or a number the caller heard"),
     "E046": ("error", "opening hours that cannot be read (a day, a time or a date)"),
+    "E044": ("error", "an example that the line understands as another choice, or that two choices share"),
     "W001": ("warning", "a prompt, link or number that nothing uses"),
     "W002": ("warning", "a step talks for more than 45 seconds before its choices"),
     "W004": ("warning", "a menu with more than five choices"),
+    "W005": ("warning", "a choice with fewer than 8 examples of what a caller might say"),
     "W006": ("warning", "the first key of a call counts later than 10 seconds in"),
 }
+MIN_EXAMPLES = 8
 
 # What each kind of step needs to move the caller on (its ways on), and what
 # the caller would meet without it.
@@ -330,6 +335,8 @@ def _texts(flow: Flow):
 def check_unused(flow: Flow, flows: YamlDoc, prompts: YamlDoc) -> list[Problem]:
     problems = []
     used = {key for _, key in _prompt_refs(flow, flows)}
+    if flow.confirm:  # "I think you asked about ...": said for the step a caller's words point to
+        used |= {f"confirm.{node_id}" for node_id in flow.nodes}
     for key in flow.prompts:
         if key not in used:
             problems.append(prompts.problem(
@@ -850,12 +857,70 @@ def check_hours(flow: Flow, flows: YamlDoc, prompts: YamlDoc) -> list[Problem]:
     return problems
 
 
+
+
+
+
+def _example_lists(flows: YamlDoc):
+    """(menu id or None for every menu, label, path of the examples list, examples) in file order."""
+    raw = flows.data
+    for name, nav in (raw.get("keys") or {}).items():
+        yield None, name, ("keys", name, "examples"), nav.get("examples") or []
+    for node_id, node in raw["nodes"].items():
+        if node.get("type") != "menu":
+            continue
+        if isinstance(node.get("yes"), dict):
+            yield node_id, "yes", _node_path(node_id, "yes", "examples"), node["yes"].get("examples") or []
+        for index, choice in enumerate(node.get("choices", ())):
+            yield (node_id, choice["to"], _node_path(node_id, "choices", index, "examples"),
+                   choice.get("examples") or [])
+
+
+def check_examples(flow: Flow, flows: YamlDoc, prompts: YamlDoc) -> list[Problem]:
+    """Each example must lead to its own choice in its menu, and belong to one choice only."""
+    understander = flow.understander
+    if understander is None:
+        return []
+    problems: dict[tuple, Problem] = {}
+    for menu_id, label, path, examples in _example_lists(flows):
+        if len(examples) < MIN_EXAMPLES:
+            where = f"{label!r} in {menu_id!r}" if menu_id else f"key {label!r}"
+            problems[(path, "W005")] = flows.problem(
+                path if examples else path[:-1], "W005",
+                f"{where} has {len(examples)} examples; give at least {MIN_EXAMPLES} ways a caller "
+                f"might say it, in their own words")
+        menus = [menu_id] if menu_id else [m for m, menu in understander.menus.items() if menu.option(label)]
+        for index, example in enumerate(examples):
+            for menu in menus:
+                problem = _example_problem(understander, menu, label, str(example))
+                if problem and (path, index, "E044") not in problems:
+                    problems[(path, index, "E044")] = flows.problem((*path, index), "E044", problem)
+    return list(problems.values())
+
+
+def _example_problem(understander: Understander, menu_id: str, label: str, example: str) -> str | None:
+    menu = understander.menus[menu_id]
+    said = normalise(example)
+    others = [o.label for o in menu.options  # examples only: E029 covers phrases
+              if o.label != label and any(normalise(e) == said for e in o.examples)]
+    if others:
+        return (f"example {example!r} is also an example of {others[0]!r} in menu "
+                f"{menu_id!r}: a caller saying it could mean either; keep it under one choice")
+    result = understander.understand(menu_id, example)
+    if result.label != label:
+        went = result.label or "nothing (not understood)"
+        return (f"example {example!r} of {label!r} in menu {menu_id!r} is understood as {went!r} "
+                f"({result.layer}, {result.score:.2f}): reword it, or move it to that choice "
+                f"(try `ivr understand {example!r} --at {menu_id}`)")
+    return None
+
+
 CHECKS = [
     check_targets, check_hours, check_prompts, check_menus, check_reachable, check_links,
     check_dead_ends, check_loops, check_phrases, check_offers,
     check_first_words, check_essentials, check_numbers,
     check_web_addresses, check_texts,
-    check_unused, check_speaking_time, check_sourced, check_first_key,
+    check_unused, check_speaking_time, check_sourced, check_first_key, check_examples,
 ]
 
 

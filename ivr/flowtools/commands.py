@@ -18,18 +18,15 @@ import click
 from ivr import config
 from ivr.call import flow as flow_module
 from ivr.flowtools import checks, graph, paths, script, validate
+from ivr.flowtools.understand import understand_command
 from ivr.problems import FlowError, Problem
 
 # Codes that stop the flow being built at all: nothing else can be checked.
 UNBUILDABLE = {"E000", "E001", "E002", "E010", "E011"}
 
 
-def _default_flows() -> str:
-    return os.environ.get("FLOWS_FILE") or str(config.REPO_ROOT / "flows.yaml")
-
-
-def _default_prompts() -> str:
-    return os.environ.get("PROMPTS_DIR") or str(config.REPO_ROOT / "prompts")
+_default_flows = validate.default_flows
+_default_prompts = validate.default_prompts
 
 
 def flow_options(command):
@@ -333,3 +330,4 @@ def _show_paths(results: list[paths.Result], as_json: bool) -> None:
 
 
 COMMANDS = [check_command, schema_command, graph_command, script_command, paths_command]
+COMMANDS = [check_command, schema_command, graph_command, script_command, understand_command]

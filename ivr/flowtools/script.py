@@ -62,6 +62,15 @@ def _ways(node: Node, flow: Flow) -> list[tuple[str, str]]:
     return ways
 
 
+def _examples_blocks(node: Node) -> list:
+    """Each choice's examples: how the line recognises a caller's own words (docs/understanding.md)."""
+    choices = [*node.choices, *([node.yes] if node.yes else [])]
+    rows = [[Code(c.to or "yes"), f" (key {c.key}): " + "; ".join(c.examples)] for c in choices if c.examples]
+    if not rows:
+        return []
+    return [("p", "What callers might say (examples the line learns from):"), ("ul", rows)]
+
+
 def _step_blocks(flow: Flow, node: Node, raw: dict, optional: set[str]) -> list[tuple]:
     title = [Code(node.id), f" ({node.type.replace('_', ' ')})"]
     notes = []
@@ -100,6 +109,7 @@ def _step_blocks(flow: Flow, node: Node, raw: dict, optional: set[str]) -> list[
             rows.append([nav.key, [Code(nav.prompt), ": " + _fill(flow, nav.prompt)],
                          ", ".join(nav.phrases), [Code(target), f" ({nav.name})"]])
         blocks.append(("table", ["key", "words", "phrases a caller may say", "goes to"], rows))
+        blocks += _examples_blocks(node)
     ways = _ways(node, flow)
     if ways:
         blocks.append(("ul", [[f"{what}: ", Code(target)] for what, target in ways]))
@@ -248,6 +258,11 @@ def document(flow: Flow, raw_nodes: dict, files: list[Path], problems: list[Prob
     blocks.append(("table", ["name", "key", "words", "phrases"], [
         [Code(nav.name), nav.key, [Code(nav.prompt), ": " + _fill(flow, nav.prompt)], ", ".join(nav.phrases)]
         for nav in flow.nav_keys.values()]))
+    examples = [[Code(nav.name), ": " + "; ".join(nav.examples)] for nav in flow.nav_keys.values()
+                if nav.examples]
+    if examples:
+        blocks.append(("p", "What callers might say for them (examples the line learns from):"))
+        blocks.append(("ul", examples))
     blocks.append(("p", f"After {flow.gather.get('max_tries', 3)} silences or wrong keys in one menu "
                         f"the call goes to its too-many-tries step."))
     if flow.spoken_keys:

@@ -6,6 +6,9 @@ them once at start.
 """
 from __future__ import annotations
 
+import os
+
+from ivr import config
 from ivr.call import flow as flow_module
 from ivr.call.flow import Flow
 from ivr.flowtools import checks
@@ -34,3 +37,11 @@ def load(flows_file, prompts_dir, settings: dict | None = None) -> tuple[Flow, l
     if any(p.severity == "error" for p in problems):
         raise FlowError(problems)
     return flow_module.build(flows_doc, prompts_doc, settings), problems
+
+
+def default_flows() -> str:
+    return os.environ.get("FLOWS_FILE") or str(config.REPO_ROOT / "flows.yaml")
+
+
+def default_prompts() -> str:
+    return os.environ.get("PROMPTS_DIR") or str(config.REPO_ROOT / "prompts")

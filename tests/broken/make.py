@@ -18,6 +18,23 @@ REPO = HERE.parent.parent
 FLOWS = "flows.yaml"
 PROMPTS = "prompts/en-GB.yaml"
 
+def _school_urgent_choice() -> str:
+    """The school menu's key 9 choice, from "choices:" to the next key (examples and all)."""
+    text = (REPO / FLOWS).read_text()
+    start = text.index("    choices:\n", text.index("\n  school:\n"))
+    return text[start:text.index('      - key: "4"', start)] + '      - key: "4"'
+
+
+def _school_choices_swapped() -> tuple[str, str]:
+    """(the school menu's two choices, the same with key 9 second)."""
+    text = (REPO / FLOWS).read_text()
+    start = text.index('      - key: "9"', text.index("\n  school:\n"))
+    middle = text.index('      - key: "4"', start)
+    end = text.index("\n\n", middle) + 1
+    urgent = text[start:middle].replace('- key: "9"\n', '- key: "9"  # expect: E033\n', 1)
+    return text[start:end], text[middle:end] + urgent
+
+
 # case -> [(file, anchor, old, new)]: after the first `anchor` (or from the
 # top), the first `old` becomes `new`; old "" appends new at the end.
 CASES: dict[str, list[tuple[str, str | None, str, str]]] = {
@@ -48,14 +65,12 @@ CASES: dict[str, list[tuple[str, str | None, str, str]]] = {
          '        prompt: menu.talk  # expect: E035\n'),
     ],
     "E023-no-urgent-key": [
-        (FLOWS, "  school:\n",
-         "    choices:\n      - key: \"9\"\n        to: urgent\n        prompt: menu.urgent\n"
-         "        phrases: [danger, emergency, immediate risk, urgent, police]\n      - key: \"4\"",
-         "    choices:\n      - key: \"4\"  # expect: E023"),
+        (FLOWS, "  school:\n", _school_urgent_choice(), "    choices:\n      - key: \"4\"  # expect: E023"),
     ],
     "E024-unreachable": [
-        (FLOWS, None, "",
-         "\n  old_goodbye:\n    type: goodbye  # expect: E024\n    say: [goodbye.bye]\n"),
+        (FLOWS, None, "\n# How the line understands",
+         "\n  old_goodbye:\n    type: goodbye  # expect: E024\n    say: [goodbye.bye]\n"
+         "\n# How the line understands"),
     ],
     "E025-unknown-link": [
         (FLOWS, "  talk:\n", "    links: [nspcc]\n", "    links: [nspc]  # expect: E025\n"),
@@ -72,10 +87,10 @@ CASES: dict[str, list[tuple[str, str | None, str, str]]] = {
     "E028-loop": [
         (FLOWS, "  main:\n", "        to: talk\n        prompt: main.talk\n",
          "        to: talk_intro\n        prompt: main.talk\n"),
-        (FLOWS, None, "",
+        (FLOWS, None, "\n# How the line understands",
          "\n  talk_intro:\n    type: message  # expect: E028\n    say: [talk.nspcc]\n"
          "    next: talk_again\n\n  talk_again:\n    type: message\n    say: [talk.number]\n"
-         "    next: talk_intro\n"),
+         "    next: talk_intro\n\n# How the line understands"),
     ],
     "E029-phrase-twice": [
         (FLOWS, "  main:\n", "        phrases: [talk, someone, nspcc, helpline, speak to someone, number]\n",
@@ -97,15 +112,7 @@ CASES: dict[str, list[tuple[str, str | None, str, str]]] = {
         (PROMPTS, "rests_on:\n", "  talk.number:", "  talk.old: [navigation]\n  talk.number:"),
     ],
     "E033-urgent-not-first": [
-        (FLOWS, "  school:\n",
-         "      - key: \"9\"\n        to: urgent\n        prompt: menu.urgent\n"
-         "        phrases: [danger, emergency, immediate risk, urgent, police]\n"
-         "      - key: \"4\"\n        to: talk\n        prompt: menu.talk\n"
-         "        phrases: [talk, nspcc, helpline, number]\n",
-         "      - key: \"4\"\n        to: talk\n        prompt: menu.talk\n"
-         "        phrases: [talk, nspcc, helpline, number]\n"
-         "      - key: \"9\"  # expect: E033\n        to: urgent\n        prompt: menu.urgent\n"
-         "        phrases: [danger, emergency, immediate risk, urgent, police]\n"),
+        (FLOWS, "  school:\n", *_school_choices_swapped()),
     ],
     "E034-safety-without-nspcc": [
         (PROMPTS, "\nsafety:\n", '  - "Sorry, something has gone wrong with this line."\n',
@@ -160,6 +167,15 @@ CASES: dict[str, list[tuple[str, str | None, str, str]]] = {
         (FLOWS, "  dial_nspcc:\n", "    hours: {}\n",
          '    hours:\n      weekly:\n        monday: ["9-5"]  # expect: E046\n'),
     ],
+    "E044-example-elsewhere": [
+        (FLOWS, "  main:\n", "          - the school\n",
+         "          - the school\n          - the school says he is being blackmailed  # expect: E044\n"),
+    ],
+    "W005-few-examples": [
+        (FLOWS, "  school:\n", '      - key: "4"\n',
+         '      - key: "3"\n        to: steps\n        phrases: [steps]\n'
+         '        examples: [what to do, the steps]  # expect: W005\n      - key: "4"\n'),
+    ],
     "W001-unused-prompt": [
         (PROMPTS, None, '  welcome.for_whom:',
          '  welcome.old: "Welcome to Calm Line."  # expect: W001, E050\n  welcome.for_whom:'),
@@ -179,9 +195,8 @@ CASES: dict[str, list[tuple[str, str | None, str, str]]] = {
     "W004-many-choices": [
         (FLOWS, "  main:\n", '    choices:\n      - key: "9"\n',
          '    choices:\n      - key: "9"  # expect: W004\n'),
-        (FLOWS, "  main:\n", "        phrases: [talk, someone, nspcc, helpline, speak to someone, number]\n",
-         "        phrases: [talk, someone, nspcc, helpline, speak to someone, number]\n"
-         '      - key: "5"\n        to: finish\n        phrases: [text me]\n'),
+        (FLOWS, "  main:\n", "\n\n  # The urgent branch:",
+         '\n      - key: "5"\n        to: finish\n        phrases: [text me]\n\n  # The urgent branch:'),
     ],
     "W006-first-key-late": [
         (PROMPTS, None, 'hang up now and call {emergency}."',

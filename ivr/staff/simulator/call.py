@@ -15,6 +15,7 @@ from ivr.call import engine
 from ivr.call.caller import SIMULATED_FROM, Caller, FlaskTransport, TwimlError
 
 KEYS = frozenset("0123456789*#")
+SPOKEN_CONFIDENCE = 0.9  # the Confidence a practice caller's words are sent with
 KEY_NAMES = {"*": "star", "#": "hash"}
 ENDINGS = {
     "goodbye": "The line said goodbye and hung up.",
@@ -51,6 +52,7 @@ class Entry:
     opens_at: float | None = None
     length: float = 0.0
     cut_at: float | None = None
+    understood: dict | None = None  # words said: how the line read them (label, score, layer)
 
     def to_dict(self) -> dict:
         return {**asdict(self), "did": self.did}
@@ -231,7 +233,7 @@ class SimulatedCall:
         refused = self._refuse("say", words, "speech")
         if refused:
             return refused
-        return self._play("say", words, lambda: self.caller.say(words))
+        return self._play("say", words, lambda: self.caller.say(words, SPOKEN_CONFIDENCE))
 
     def silence(self) -> list[Entry]:
         """Wait without a word: Twilio's timeout. Keys already pressed are sent then."""
@@ -298,6 +300,8 @@ class SimulatedCall:
         count = len(self.caller.turns)
         self._move_clock(action)
         entry = Entry(action, value, at=round(self.clock, 1))
+        if action == "say":
+            entry.understood = self._understood(waited_at, value)
         try:
             turn = move()
         except TwimlError as exc:
@@ -324,6 +328,18 @@ class SimulatedCall:
         else:
             entry.gave_up = self._gave_up(waited_at, entry)
         return [entry]
+
+    def _understood(self, node_id: str | None, words: str) -> dict | None:
+        """How the line reads these words at this menu: "understood as: removal, 0.82 (match)"."""
+        node = self.flow.nodes.get(node_id) if self.flow is not None and node_id else None
+        if node is None or node.type != "menu":
+            return None
+        heard = engine.understand(self.flow, node, None, words, SPOKEN_CONFIDENCE)
+        result = heard.understanding
+        if result is None:
+            return None
+        return {"as": result.label, "score": result.score, "layer": result.layer,
+                "confirm": heard.unsure, "signals": list(result.signals)}
 
     def _gave_up(self, node_id: str | None, entry: Entry) -> bool:
         """Did the line give up on the caller here (rather than follow a choice)?"""

@@ -142,6 +142,14 @@
     return node;
   }
 
+  // "understood as: removal, 0.82 (match)": how the line read the caller's words.
+  function understoodLine(u) {
+    var text = u.as === null ? "not understood (closest " + Number(u.score).toFixed(2) + ")"
+      : "understood as: " + u.as + ", " + Number(u.score).toFixed(2) + " (" + u.layer + ")";
+    if (u.confirm) { text += ", asked to confirm"; }
+    return make("p", "turn__understood", text);
+  }
+
   function turnItem(turn) {
     var item = make("li", "turn turn--" + turn.action);
     if (turn.error) { item.classList.add("turn--error"); }
@@ -155,6 +163,7 @@
     }
     did.appendChild(document.createTextNode(" " + words));
     item.appendChild(did);
+    if (turn.understood) { item.appendChild(understoodLine(turn.understood)); }
     if (turn.refused) {
       item.appendChild(make("p", "turn__note", "Not sent: " + turn.refused + "."));
       return item;

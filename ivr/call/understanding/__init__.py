@@ -1,0 +1,150 @@
+"""Understanding a caller's own words: which choice they mean, urgent first.
+
+Layers, in order (the first that decides wins):
+  key     a key's name said alone ("nine", "press two", "option for")
+  urgent  safety.py: a child may be at risk; never negated ("it's not an emergency")
+  yesno   keys.py: yes or no, where a menu asks a yes/no question
+  match   matcher.py: the closest of the menu's examples ('nav' when that is repeat/home/finish)
+Built once per flow at start (flow.build); `understand` is pure and takes well
+under a millisecond. No Flask, no flow objects: plain data in, a dataclass out.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from ivr.call.understanding import keys, matcher, safety
+from ivr.call.understanding.normalise import lemmas, normalise, warm
+
+NAV = ("repeat", "home", "finish")
+
+
+@dataclass(frozen=True)
+class Option:
+    """Something a caller can choose in one menu: a choice (label = its `to`) or a nav key."""
+
+    label: str
+    key: str
+    examples: tuple[str, ...]
+    nav: bool = False
+    phrases: tuple[str, ...] = ()  # the short words staff see (Twilio's hints): matched like examples
+
+    @property
+    def texts(self) -> tuple[str, ...]:
+        return self.phrases + self.examples
+
+
+@dataclass(frozen=True)
+class Settings:
+    floor: float = 0.3  # below: "Sorry, I did not understand that"
+    sure: float = 0.5  # below (and above the floor): ask to confirm
+    margin: float = 0.08  # two choices closer than this: ask to confirm
+    confidence: float = 0.4  # Twilio's Confidence below this: ask to confirm
+
+
+@dataclass(frozen=True)
+class Understanding:
+    label: str | None  # the choice's `to`, repeat/home/finish, "yes", or None (not understood)
+    key: str | None
+    score: float
+    layer: str  # key, urgent, yesno, nav, match, none
+    closest: tuple[tuple[str, str, float], ...] = ()  # (label, example, score)
+    scores: Mapping[str, float] = field(default_factory=dict)
+    signals: tuple[str, ...] = ()  # urgent signals heard ("not ..." when negated)
+    margin: float = 1.0  # the best score minus the next label's
+
+    @property
+    def understood(self) -> bool:
+        return self.label is not None
+
+
+@dataclass(frozen=True)
+class Menu:
+    id: str
+    options: tuple[Option, ...]
+    urgent: str | None  # the label of the urgent choice
+    yes: str | None  # the label that "yes" means here (a choice with the phrase "yes")
+    no: str | None
+    matcher: matcher.Matcher
+
+    def option(self, label: str) -> Option | None:
+        return next((o for o in self.options if o.label == label), None)
+
+    def key_of(self, label: str) -> str | None:
+        option = self.option(label)
+        return option.key if option else None
+
+    def by_key(self, key: str) -> Option | None:
+        return next((o for o in self.options if o.key == key), None)
+
+
+def _yes_no_label(options: tuple[Option, ...], word: str) -> str | None:
+    return next((o.label for o in options if not o.nav and word in o.texts), None)
+
+
+class Understander:
+    def __init__(self, menus: Mapping[str, tuple[Option, ...]], urgent: str,
+                 signals: Mapping[str, list[str]], spoken_keys: Mapping[str, str],
+                 key_variants: Mapping[str, str], yes: list[str], no: list[str],
+                 settings: Settings = Settings()):
+        warm()
+        self.urgent = urgent
+        self.lexicon = safety.compile_lexicon(signals)
+        self.spoken_keys = MappingProxyType({normalise(k): v for k, v in spoken_keys.items()})
+        self.key_variants = MappingProxyType({normalise(k): v for k, v in key_variants.items()})
+        self.yes = frozenset(normalise(w) for w in yes)
+        self.no = frozenset(normalise(w) for w in no)
+        self.settings = settings
+        self.menus = MappingProxyType({
+            menu_id: Menu(menu_id, options,
+                          next((o.label for o in options if o.label == urgent), None),
+                          _yes_no_label(options, "yes"), _yes_no_label(options, "no"),
+                          matcher.build((o.label, o.texts) for o in options))
+            for menu_id, options in menus.items()
+        })
+
+    def understand(self, menu_id: str, speech: str) -> Understanding:
+        menu = self.menus[menu_id]
+        words = tuple(normalise(speech).split())
+        if not words:
+            return Understanding(None, None, 0.0, "none")
+        key = keys.spoken_key(words, self.spoken_keys, self.key_variants)
+        option = menu.by_key(key) if key else None
+        if option:
+            return Understanding(option.label, option.key, 1.0, "key")
+        hits = safety.hits(self.lexicon, words, lemmas(words))
+        live = [h.signal.text for h in hits if not h.negated]
+        heard = tuple(live + [f"not {h.signal.text}" for h in hits if h.negated])
+        if live and menu.urgent:
+            return Understanding(menu.urgent, menu.key_of(menu.urgent), 1.0, "urgent",
+                                 signals=heard)
+        answer = keys.yes_or_no(words, self.yes, self.no)
+        label = {"yes": menu.yes, "no": menu.no}.get(answer or "")
+        if label:
+            return Understanding(label, menu.key_of(label), 1.0, "yesno", signals=heard)
+        return self._match(menu, speech, heard, negated=bool(hits))
+
+    def _match(self, menu: Menu, speech: str, heard: tuple[str, ...], negated: bool) -> Understanding:
+        # They said it is not urgent ("it's not an emergency"): believe them.
+        leave_out = frozenset([menu.urgent]) if negated and menu.urgent else frozenset()
+        scores, closest = menu.matcher.scores(speech, leave_out=leave_out)
+        ranked = sorted(scores.items(), key=lambda kv: -kv[1])
+        best, score = ranked[0] if ranked else (None, 0.0)
+        margin = score - (ranked[1][1] if len(ranked) > 1 else 0.0)
+        rounded = {k: round(v, 3) for k, v in scores.items()}
+        if best is None or score < self.settings.floor:
+            return Understanding(None, None, round(score, 3), "none", tuple(closest), rounded, heard,
+                                 round(margin, 3))
+        option = menu.option(best)
+        layer = "nav" if option and option.nav else "match"
+        return Understanding(best, menu.key_of(best), round(score, 3), layer, tuple(closest), rounded,
+                             heard, round(margin, 3))
+
+    def unsure(self, result: Understanding, confidence: float | None) -> bool:
+        """Should the line ask "I think you asked about ..." before going there?"""
+        if result.layer != "match" or result.label == self.urgent:
+            return False  # keys, yes/no, nav and anything urgent go straight through
+        low_confidence = confidence is not None and confidence < self.settings.confidence
+        return (low_confidence or result.score < self.settings.sure
+                or result.margin < self.settings.margin)

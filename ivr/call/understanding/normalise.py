@@ -1,0 +1,86 @@
+"""Speech as Twilio delivers it -> plain words the other layers can compare.
+
+NFKC, lower case, contractions spelled out ("she's" -> "she is"), single
+digits as words ("option 2" -> "option two"), and the words speech
+recognition splits or spells ("snap chat", "n s p c c") put back together.
+Pure and cached: the same few thousand utterances come again and again.
+"""
+from __future__ import annotations
+
+import functools
+import re
+import unicodedata
+
+import simplemma
+
+MAX_SPEECH = 500  # characters we look at; the rest is noise
+
+DIGITS = {"0": "zero", "1": "one", "2": "two", "3": "three", "4": "four", "5": "five",
+          "6": "six", "7": "seven", "8": "eight", "9": "nine"}
+# Recognition splits names of apps and organisations; a caller means the one word.
+JOINED = {
+    "snap chat": "snapchat", "insta gram": "instagram", "insta": "instagram",
+    "tik tok": "tiktok", "tick tock": "tiktok", "face book": "facebook",
+    "you tube": "youtube", "whats app": "whatsapp", "what is app": "whatsapp",
+    "child line": "childline", "sex tortion": "sextortion", "sexed tortion": "sextortion",
+    "no one": "nobody", "no body": "nobody", "some one": "someone", "some body": "somebody",
+    "see op": "ceop", "okay": "ok", "o k": "ok", "uh huh": "yes", "mm hm": "yes",
+    "mhm": "yes", "e mail": "email",
+}
+# "'s" is "is" after these; after a noun it is a possessive ("my son's phone").
+IS_AFTER = {"he", "she", "it", "that", "there", "what", "who", "where", "here", "someone",
+            "somebody", "nobody", "everyone", "everybody", "this", "how", "why", "when"}
+SUFFIXES = {"n't": " not", "'re": " are", "'ve": " have", "'ll": " will", "'d": " would",
+            "'m": " am"}
+SPECIAL = {"won't": "will not", "can't": "can not", "cannot": "can not", "shan't": "shall not",
+           "let's": "let us", "ain't": "is not"}
+FILLERS = {"um", "umm", "er", "erm", "uh", "uhm", "ah", "eh", "hmm", "mm", "oh"}
+_JOINED_RE = re.compile(r"\b(" + "|".join(sorted(map(re.escape, JOINED), key=len, reverse=True))
+                        + r")\b")
+_SPELLED_RE = re.compile(r"\b(?:[a-z] ){2,}[a-z]\b")  # "n s p c c" -> "nspcc"
+
+
+def _contraction(word: str) -> str:
+    if word in SPECIAL:
+        return SPECIAL[word]
+    if word.endswith("'s"):
+        stem = word[:-2]
+        return f"{stem} is" if stem in IS_AFTER else stem
+    for suffix, full in SUFFIXES.items():
+        if word.endswith(suffix) and len(word) > len(suffix):
+            return word[: -len(suffix)] + full
+    return word
+
+
+@functools.lru_cache(maxsize=8192)
+def normalise(speech: str) -> str:
+    """The caller's words as one plain, lower-case line of words."""
+    text = unicodedata.normalize("NFKC", speech[:MAX_SPEECH]).lower()
+    text = text.replace("\u2019", "'").replace("\u2018", "'").replace("`", "'")
+    text = re.sub(r"\b([a-z])\.(?=[a-z]\.)", r"\1 ", text)  # n.s.p.c.c. -> n s p c c.
+    text = text.replace("£", " pounds ").replace("&", " and ")
+    text = re.sub(r"[^\w']+", " ", text).replace("_", " ")
+    words = [_contraction(w.strip("'")) for w in text.split()]
+    words = [DIGITS.get(w, w) for w in " ".join(words).split()]
+    text = _SPELLED_RE.sub(lambda m: m.group(0).replace(" ", ""), " ".join(words))
+    text = _JOINED_RE.sub(lambda m: JOINED[m.group(1)], text)
+    return " ".join(w for w in text.split() if w not in FILLERS)
+
+
+@functools.lru_cache(maxsize=65536)
+def lemma(word: str) -> str:
+    """A word's dictionary form ("threatening" -> "threaten"), English."""
+    return simplemma.lemmatize(word, lang="en").lower()
+
+
+def words(text: str) -> tuple[str, ...]:
+    return tuple(normalise(text).split())
+
+
+def lemmas(tokens: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(lemma(t) for t in tokens)
+
+
+def warm() -> None:
+    """simplemma loads its dictionary on first use (a tenth of a second): do it at start."""
+    lemma("threatening")
