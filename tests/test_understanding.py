@@ -256,8 +256,10 @@ def _first_eval_item(menu: str, label: str) -> str:
 
 def _reach(caller, menu: str):
     """Keys to each menu in the shipped flow (number_confirm: a withheld caller keys a mobile)."""
-    keys = {"main": [], "urgent": ["9"], "steps": ["1"], "steps_more": ["1", "1"], "removal": ["2"],
-            "removal_more": ["2", "1"], "school": ["3"], "talk": ["4"], "finish": ["#"],
+    keys = {"main": [], "urgent": ["9"], "urgent_more": ["9", "1"], "steps": ["1"],
+            "steps_keep": ["1", "1"], "steps_more": ["1", "1", "1"], "removal": ["2"],
+            "removal_more": ["2", "1"], "take_it_down": ["2", "1", "1"], "school": ["3"],
+            "talk": ["4"], "finish": ["#"],
             "number_confirm": ["#", "1", "07400123456"]}[menu]
     for key in keys:
         caller.press(key)
