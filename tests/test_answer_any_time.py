@@ -85,7 +85,12 @@ def test_the_estimate_counts_what_is_said_before_the_gather():
 
 
 def test_ivr_script_prints_when_the_first_key_counts():
+    # The staff script (the default, issue 17) names steps by title; --technical by id.
     result = CliRunner().invoke(commands.script_command, [])
+    assert result.exit_code == 0, result.output
+    assert "The first key counts at about 0:0" in result.output
+    assert "Key 4 pressed then: step " in result.output and "`" not in result.output
+    result = CliRunner().invoke(commands.script_command, ["--technical"])
     assert result.exit_code == 0, result.output
     assert "The first key counts at about 0:0" in result.output
     assert "Key 4 pressed then: `talk`" in result.output

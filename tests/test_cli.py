@@ -57,7 +57,9 @@ def test_serve_on_a_broken_flow_names_the_problem_and_exits_1(tmp_path):
                PROMPTS_DIR=str(BROKEN / "prompts"))
     assert done.returncode == 1
     assert "Traceback" not in done.stderr
-    assert "flows.yaml:207:5: E027 step 'dial_failed'" in done.stderr
+    lines = (BROKEN / "flows.yaml").read_text().splitlines()
+    marked = next(n for n, line in enumerate(lines, 1) if "# expect: E027" in line)
+    assert f"flows.yaml:{marked}:5: E027 step 'dial_failed'" in done.stderr
     assert "The line cannot start" in done.stderr
 
 

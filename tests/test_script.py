@@ -11,6 +11,10 @@ from ivr.config import REPO_ROOT
 from ivr.flowtools import commands, validate
 
 SCHOOL_KEY = '      - key: "3"\n        to: school\n        prompt: main.school'
+# A sentence of the shipped words, and that sentence changed as a writer might.
+SAID = validate.load(REPO_ROOT / "flows.yaml", REPO_ROOT / "prompts")[0].prompts[
+    "steps.not_in_trouble"]
+CHANGED = SAID.removesuffix(".") + ", and that you love them."
 
 
 def script(*args) -> str:
@@ -59,10 +63,8 @@ def _changed(tmp_path):
     flows.write_text(flows.read_text().replace(SCHOOL_KEY, SCHOOL_KEY.replace("to: school",
                                                                              "to: talk")))
     words = prompts.read_text()
-    assert "Tell your child they are not in trouble." in words
-    prompts.write_text(words.replace(
-        "Tell your child they are not in trouble.",
-        "Tell your child they are not in trouble, and that you love them.").replace(
+    assert SAID in words
+    prompts.write_text(words.replace(SAID, CHANGED).replace(
         'nspcc: "NSPCC helpline: {nspcc}, nspcc.org.uk"', 'nspcc: "NSPCC: {nspcc}, nspcc.org.uk"'))
     return flows, prompts
 
@@ -77,8 +79,7 @@ def test_diff_against_a_folder_says_what_callers_hear_differently(tmp_path):
     assert text.startswith(f"# Calm Line: what callers hear differently from {old}")
     assert ("Key 3 now goes to To talk to someone at the NSPCC, not For talking to your "
             "child's school or college") in text
-    assert ("Instead of “Tell your child they are not in trouble.”, now hears “Tell your child "
-            "they are not in trouble, and that you love them.”") in text
+    assert f"Instead of “{SAID}”, now hears “{CHANGED}”" in text
     paths = text.split("## Paths from the start", 1)[1].split("## The text", 1)[0]
     assert re.search(r"\(press 1\) For what to do now \| \d:\d\d \| \d:\d\d \| \\\+0:0[1-3] \|",
                      paths)

@@ -170,8 +170,9 @@ def _step_blocks(flow: Flow, node: Node, raw: dict, names, numbers, optional) ->
 
 
 def document(flow: Flow, raw_nodes: dict, files: list[Path], problems: list[Problem],
-             optional: set[str], path_rows) -> list:
-    """The staff version: blocks for script.to_markdown / script.to_html."""
+             optional: set[str], path_rows, answers: list | None = None) -> list:
+    """The staff version: blocks for script.to_markdown / script.to_html (answers: when
+    the first key counts, from script.answer_times)."""
     names, numbers = titles(flow), numbered(flow)
     blocks: list = [("h1", "Calm Line: what callers hear, for sign-off")]
     errors = [p for p in problems if p.severity == "error"]
@@ -203,6 +204,7 @@ def document(flow: Flow, raw_nodes: dict, files: list[Path], problems: list[Prob
     blocks.append(("h2", "Every path, and how long it takes"))
     blocks.append(("p", "Each way a caller can go from the start by choosing, until the call "
                         "ends or reaches the offer of a text (key 9 from the main menu only)."))
+    blocks += answers or []
     blocks.append(("table", ["#", "path", "time"], path_rows(names, numbers)))
     blocks += sign_off(files)
     return blocks

@@ -213,8 +213,9 @@ def _fastest(flow: Flow, path) -> str:
     return speech.clock(times[1]) if times else "-"
 
 
-def _answer_times(flow: Flow) -> list:
-    """The first moment a key counts, and what each first choice gives at the earliest."""
+def answer_times(flow: Flow, step_name=Code) -> list:
+    """The first moment a key counts, and what each first choice gives at the earliest
+    (issue 14). step_name shows a step: its id by default, its title in the staff script."""
     first = speech.fastest(flow, [])
     if first is None:
         return []
@@ -225,7 +226,7 @@ def _answer_times(flow: Flow) -> list:
     for choice in menu.choices if menu is not None and menu.type == "menu" else ():
         times = speech.fastest(flow, [choice.key])
         if times:
-            lines.append([f"Key {choice.key} pressed then: ", Code(choice.to),
+            lines.append([f"Key {choice.key} pressed then: ", step_name(choice.to),
                           f" gives its point (its first number, or its first sentence) at about "
                           f"{speech.clock(times[1])}."])
     return [("ul", lines)]
@@ -286,7 +287,7 @@ def document(flow: Flow, raw_nodes: dict, files: list[Path], problems: list[Prob
                         "step's words and, for a menu, its choices. \"Fastest\" is when a caller who "
                         "presses each key the moment it counts hears the point of the last step "
                         "(its first number, or its first sentence)."))
-    blocks += _answer_times(flow)
+    blocks += answer_times(flow)
     first_menu = next((node_id for node_id in _message_chain(flow, flow.start)
                        if flow.nodes[node_id].type == "menu"), None)
     found = paths(flow, flow.start, {flow.finish}, urgent_from=first_menu)
@@ -337,7 +338,9 @@ def staff_document(flow: Flow, raw_nodes: dict, files: list[Path], problems: lis
         return [[str(n), plain_path(path, names), speech.clock(path_seconds(flow, path))]
                 for n, path in enumerate(from_start(flow), 1)]
 
-    return plain.document(flow, raw_nodes, files, problems, optional, rows)
+    names, numbers = plain.titles(flow), plain.numbered(flow)
+    answers = answer_times(flow, lambda to: plain.name(flow, to, names, numbers))
+    return plain.document(flow, raw_nodes, files, problems, optional, rows, answers)
 
 
 def _text_blocks(flow: Flow) -> list:

@@ -76,8 +76,8 @@ CASES: dict[str, list[tuple[str, str | None, str, str]]] = {
         (FLOWS, "  talk:\n", "    links: [nspcc]\n", "    links: [nspc]  # expect: E025\n"),
     ],
     "E026-unknown-placeholder": [
-        (PROMPTS, None, '  talk.number: "The number is {nspcc}.',
-         '  talk.number: "The number is {nspc}."  # expect: E026\n  talk.old: "'),
+        (PROMPTS, None, '  talk.number: "The NSPCC helpline is {nspcc}.',
+         '  talk.number: "The NSPCC helpline is {nspc}."  # expect: E026\n  talk.old: "'),
         (PROMPTS, "rests_on:\n", "  talk.number:", "  talk.old: [navigation]\n  talk.number:"),
     ],
     "E027-dead-end": [
@@ -107,8 +107,8 @@ CASES: dict[str, list[tuple[str, str | None, str, str]]] = {
         (PROMPTS, None, '  childline: "0800 1111"\n', '  childline: "0800 1112"  # expect: E031, E050\n'),
     ],
     "E032-number-in-words": [
-        (PROMPTS, None, '  talk.number: "The number is {nspcc}.',
-         '  talk.number: "The number is 0808 800 5000."  # expect: E032\n  talk.old: "'),
+        (PROMPTS, None, '  talk.number: "The NSPCC helpline is {nspcc}.',
+         '  talk.number: "The NSPCC helpline is 0808 800 5000."  # expect: E032\n  talk.old: "'),
         (PROMPTS, "rests_on:\n", "  talk.number:", "  talk.old: [navigation]\n  talk.number:"),
     ],
     "E033-urgent-not-first": [
@@ -161,7 +161,9 @@ CASES: dict[str, list[tuple[str, str | None, str, str]]] = {
     "E045-text-lacks-a-number": [
         (PROMPTS, None, '  number_childline: "Childline, free for your child, day or night: {childline}"\n',
          ''),
-        (FLOWS, "  talk:\n", "    links: [nspcc]\n", "    links: [nspcc]  # expect: E045\n"),
+        (PROMPTS, "rests_on:\n", "  sms.number_childline: [childline_any_time]\n", ""),
+        # The first step, in flow order, that says {childline} and gives links.
+        (FLOWS, "  urgent_more:\n", "    links: [ceop]\n", "    links: [ceop]  # expect: E045\n"),
     ],
     "E046-hours-unreadable": [
         (FLOWS, "  dial_nspcc:\n", "    hours: {}\n",

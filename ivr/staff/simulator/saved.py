@@ -59,7 +59,10 @@ def dumps(call: SimulatedCall) -> str:
                         rest=[_xml(e) for e in caller._rest])
     call_state = _plain(call.__getstate__(), ("caller", "entries"))
     call_state["entries"] = [asdict(e) for e in call.entries]
-    return json.dumps({"version": VERSION, "call": call_state, "caller": caller_state})
+    # Keys sorted: a call read back and stored again is the same text, whatever order
+    # __setstate__ (which fills in fields older rows lack) leaves its attributes in.
+    return json.dumps({"version": VERSION, "call": call_state, "caller": caller_state},
+                      sort_keys=True)
 
 
 def loads(text: str | bytes) -> SimulatedCall:
