@@ -335,7 +335,8 @@ def test_ivr_script_lists_each_choices_examples():
 
     from ivr.flowtools.commands import script_command
 
-    output = CliRunner().invoke(script_command, [], catch_exceptions=False).output
+    # The technical script (the staff's plain version leaves engineering detail out).
+    output = CliRunner().invoke(script_command, ["--technical"], catch_exceptions=False).output
     assert "What callers might say (examples the line learns from):" in output
     removal = next(o for o in UNDERSTANDER.menus["main"].options if o.label == "removal")
     assert "; ".join(removal.examples) in output
