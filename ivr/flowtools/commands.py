@@ -329,5 +329,5 @@ def _show_paths(results: list[paths.Result], as_json: bool) -> None:
                + (f" {failed} failed." if failed else ""))
 
 
-COMMANDS = [check_command, schema_command, graph_command, script_command, paths_command]
-COMMANDS = [check_command, schema_command, graph_command, script_command, understand_command]
+COMMANDS = [check_command, schema_command, graph_command, script_command, paths_command,
+            understand_command]
