@@ -45,8 +45,9 @@ def parse_pairs(text: str) -> list[tuple[str, str]]:
         if not field:
             continue
         name, _, value = field.partition("=")
-        if "%" in field or "+" in field:
+        if "%" in name or "+" in name:
             name = unquote(name.replace("+", " "), errors="werkzeug.url_quote")
+        if "%" in value or "+" in value:
             value = unquote(value.replace("+", " "), errors="werkzeug.url_quote")
         pairs.append((name, value))
     return pairs
@@ -74,9 +75,17 @@ class LazySessionInterface(SecureCookieSessionInterface):
     """
 
     def open_session(self, app, request):
-        if app.secret_key and not request.cookies.get(self.get_cookie_name(app)):
+        # No Cookie header at all (every Twilio webhook): not even the cookie parser runs.
+        if app.secret_key and ("HTTP_COOKIE" not in request.environ
+                               or not request.cookies.get(self.get_cookie_name(app))):
             return self.session_class()
         return super().open_session(app, request)
+
+    def save_session(self, app, session, response) -> None:
+        # Empty and never touched: Flask would work out the cookie's settings and do nothing.
+        if not session and not session.modified and not session.accessed:
+            return
+        super().save_session(app, session, response)
 
 
 class Signatures:
