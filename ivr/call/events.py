@@ -403,8 +403,22 @@ def _insert(conn, rows: list[dict]) -> None:
     # row was a third of the writer's time; the columns' own bind processors keep
     # what is stored the same (the time as SQLAlchemy's text, booleans as 0 and 1).
     sql, columns = _plain_insert(conn.dialect)
-    conn.exec_driver_sql(sql, [tuple(convert(row.get(name)) if convert else row.get(name)
-                                     for name, convert in columns) for row in rows])
+    # A batch holds few distinct values of a converted column (one or two hours, two
+    # booleans): each converted once, not once a row.
+    memos: list[dict | None] = [{} if convert else None for _, convert in columns]
+    values = []
+    for row in rows:
+        out = []
+        for (name, convert), memo in zip(columns, memos, strict=True):
+            value = row.get(name)
+            if memo is not None:
+                done = memo.get(value, memo)
+                if done is memo:
+                    done = memo[value] = convert(value)
+                value = done
+            out.append(value)
+        values.append(tuple(out))
+    conn.exec_driver_sql(sql, values)
 
 
 def _size(item: list[dict] | list[Seen] | Seen) -> int:
