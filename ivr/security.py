@@ -163,7 +163,10 @@ def form_pairs() -> list[tuple[str, str]] | None:
     None for anything else (GET, multipart): the full check handles those.
     """
     wrapped = request._get_current_object()  # type: ignore[attr-defined]
-    if wrapped.method != "POST" or wrapped.mimetype != FORM_TYPE:
+    if wrapped.method != "POST":
+        return None
+    # The exact header, as Twilio sends it, needs no parsing; anything else is parsed.
+    if wrapped.environ.get("CONTENT_TYPE") != FORM_TYPE and wrapped.mimetype != FORM_TYPE:
         return None
     if "form" in wrapped.__dict__:  # already parsed by someone: use that
         return list(wrapped.form.items(multi=True))
@@ -178,7 +181,7 @@ def form_pairs() -> list[tuple[str, str]] | None:
 
 
 def signature_ok() -> bool:
-    signature = request.headers.get("X-Twilio-Signature", "")
+    signature = request.environ.get("HTTP_X_TWILIO_SIGNATURE", "")  # X-Twilio-Signature
     if not signature:
         return False
     signatures = _signatures()
