@@ -209,7 +209,7 @@ class Metrics:
                 except Exception:
                     log.exception("metrics: a reader of the noted webhooks failed")
 
-    def _child(self, metric, *labels):
+    def _child(self, metric, *labels: str):
         """The labelled child, looked up once: .labels() takes a lock and builds a key."""
         key = (id(metric), labels)
         child = self._children.get(key)

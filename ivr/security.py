@@ -12,7 +12,7 @@ from urllib.parse import unquote
 from flask import Request, abort, current_app, request
 from flask.sessions import SecureCookieSessionInterface
 from twilio.request_validator import RequestValidator
-from werkzeug.datastructures import ImmutableMultiDict
+from werkzeug.datastructures import ImmutableMultiDict, MultiDict
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.utils import cached_property
 
@@ -57,12 +57,12 @@ class WebhookRequest(Request):
     """Flask's request, stamped when it is made (a webhook's time, with no before-request
     hook) and with its query parsed by parse_pairs: the same MultiDict, cheaper."""
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, **kwargs) -> None:
         self.started = time.perf_counter()
         super().__init__(*args, **kwargs)
 
     @cached_property
-    def args(self):
+    def args(self) -> MultiDict[str, str]:
         return self.parameter_storage_class(parse_pairs(self.query_string.decode()))
 
 

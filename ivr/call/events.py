@@ -1,8 +1,8 @@
 """Anonymous events: what happened on the line, never who called.
 
-Each voice webhook is read from the outside, after it has answered (an
-``after_request`` hook: its path, form and ``X-Calm-Line-Steps`` header),
-and turned into a few rows of the ``events`` table:
+Each voice webhook is read from the outside, after it has answered (the
+metrics' one after-request hook notes its endpoint, form and
+``X-Calm-Line-Steps`` header), and turned into a few rows of the ``events`` table:
 
     call_started   POST /voice
     step           each step the caller entered (step = the node id)
@@ -24,11 +24,13 @@ matched). Simulator calls are marked (``simulated``) and left out of the
 figures. The table is apart from the outbox: purging numbers never touches it,
 and ``ivr purge --events-older-than`` trims it.
 
-Recording must never slow or break a webhook: the hook only copies a few
-fields into a tuple (``Seen``) and hands it to a per-process writer thread,
-which works out the rows (the engine's reading of the answer, the keyed hash)
-and inserts them in batches. A database error drops that batch (logged, counted) and pauses
-recording for a while, so an outage costs the line nothing.
+Recording must never slow or break a webhook: the request thread only
+appends one tuple to the metrics' deque; the metrics' fold (a timer thread,
+every 0.25 s) hands the batch here, the voice webhooks are copied into
+``Seen`` tuples and queued, once a batch, for a per-process writer thread,
+which works out the rows (the engine's reading of the answer, the keyed hash,
+remembered per call) and inserts them in batches. A database error drops that
+batch (logged, counted) and pauses recording for a while, so an outage costs the line nothing.
 """
 from __future__ import annotations
 
