@@ -85,6 +85,7 @@ def main(argv=None) -> int:
                                        if not getattr(h, "_calm_line", False)] + [
         logging.NullHandler()]
     recorded = record_calls(args.calls, app=app)
+    _freeze()
     requests = [request for request, _, _ in recorded]
     sizes = [size for _, _, size in recorded]
     environs = _environs(app, requests)
@@ -114,6 +115,14 @@ def main(argv=None) -> int:
     return 0
 
 
+def _freeze() -> None:
+    """As gunicorn.conf.py's post_worker_init does once the app is loaded."""
+    import gc
+
+    gc.collect()
+    gc.freeze()
+
+
 def _references(app, requests, size: int, rounds: int) -> None:
     """In-process CPU per request (the writer threads' share included) of the line and the
     references of `python -m bench`, on the menu steps and on the whole mix."""
@@ -123,6 +132,7 @@ def _references(app, requests, size: int, rounds: int) -> None:
 
     apps = {"line": app, "sample style": sample_app(size), "least correct": least_app(size, TOKEN),
             "constant": baseline_app(size)}
+    _freeze()  # each app loaded, as in its own gunicorn worker
     sets = {"menu steps": menu_steps(requests), "mix": requests}
     print(f"\nCPU per request, in-process, best of 3 ({len(sets['menu steps'])} menu steps, "
           f"{len(requests)} in the mix)")

@@ -18,9 +18,12 @@ gunicorn workers, set PROMETHEUS_MULTIPROC_DIR (an empty folder, wiped at
 each start) and the webhook histograms and counters of every worker are
 added up, whichever worker answers the scrape.
 
-Off the request path: a webhook only appends one tuple to a list; a timer
+Off the request path: one after-request hook appends one tuple (``Noted``:
+references and numbers, nothing worked out) to a deque, timed from the
+request object's making (``ivr.security.WebhookRequest``: no before-request hook); a timer
 thread adds them to the histograms and counters within FOLD_SECONDS (and a
-scrape adds this process's first), so another process's newest values can
+scrape adds this process's first) and hands each batch to the features that
+read it (``READERS``: the anonymous events), so another process's newest values can
 be that much late on a scrape.
 
 Who may read it: staff who are logged in, or a request with
@@ -36,10 +39,11 @@ import os
 import threading
 import time
 import weakref
+from collections.abc import Callable
 from typing import NamedTuple
 
 import sqlalchemy as sa
-from flask import Blueprint, Response, current_app, g, request
+from flask import Blueprint, Response, current_app, request
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
@@ -57,6 +61,7 @@ OUTBOX_STATUSES = ("staged", "held", "queued", "sending", "accepted", "sent", "d
                    "undelivered", "failed", "opted_out", "abandoned")
 DUE_STATUSES = ("held", "queued")
 
+READERS = "calm_line.webhook_readers"  # features that want every noted webhook, in batches
 COLLECTORS = "calm_line.collectors"  # features add their collectors here before init_app
 STAFF_CHECK = "calm_line.staff_logged_in"  # set by ivr.staff.login.init_app
 bp = Blueprint("metrics", __name__)
@@ -151,6 +156,7 @@ class Metrics:
                                 ["webhook", "step"], registry=own)
         self.errors = Counter("calm_line_webhook_errors_total", "Webhooks that went wrong",
                               ["webhook", "kind"], registry=own)
+        self._children: dict = {}
         self.registry.register(LineCollector(app))
         for collector in app.extensions.get(COLLECTORS, ()):  # the features' own figures
             self.registry.register(collector)
@@ -159,14 +165,16 @@ class Metrics:
 
             multiprocess.MultiProcessCollector(self.registry)
         self._flow = app.extensions.get("calm_line.flow")
-        self.pending: collections.deque[Seen] = collections.deque()
+        self.pending: collections.deque[Noted] = collections.deque()
         self._scheduled = False
         self._fold_lock = threading.Lock()
+        # Who else reads the noted webhooks (the anonymous events): each gets every batch.
+        self.readers: list[Callable[[list[Noted]], None]] = app.extensions.setdefault(READERS, [])
         _ALL.add(self)
 
-    def note(self, seen: Seen) -> None:
+    def note(self, noted: Noted) -> None:
         """Keep one webhook's figures for the next fold: an append, nothing more."""
-        self.pending.append(seen)
+        self.pending.append(noted)
         if not self._scheduled:
             self._scheduled = True
             timer = threading.Timer(FOLD_SECONDS, self._fold_later)
@@ -178,18 +186,42 @@ class Metrics:
         self.fold()
 
     def fold(self) -> None:
-        """Add what was noted to the histograms and counters (a timer's thread, or a scrape)."""
+        """Add what was noted to the histograms and counters, and hand it to the readers
+        (a timer's thread, a scrape, or a reader that wants everything now)."""
         with self._fold_lock:
-            while self.pending:
+            batch = []
+            pending = self.pending
+            while pending:
+                batch.append(pending.popleft())
+            if not batch:
+                return
+            counts: collections.Counter = collections.Counter()
+            for noted in batch:
                 try:
-                    self._add(self.pending.popleft())
+                    self._add(noted, counts)
                 except Exception:  # never let counting break anything
                     log.exception("metrics: could not count a webhook")
+            for (metric, labels), count in counts.items():  # one inc() per series a fold
+                self._child(metric, *labels).inc(count)
+            for reader in self.readers:
+                try:
+                    reader(batch)
+                except Exception:
+                    log.exception("metrics: a reader of the noted webhooks failed")
 
-    def _add(self, seen: Seen) -> None:
-        webhook, node_id, status, has_steps, seconds = seen
-        self.latency.labels(webhook).observe(seconds)
-        self.requests.labels(webhook, _step_label(self._flow, node_id)).inc()
+    def _child(self, metric, *labels: str):
+        """The labelled child, looked up once: .labels() takes a lock and builds a key."""
+        key = (id(metric), labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
+
+    def _add(self, noted: Noted, counts: collections.Counter) -> None:
+        webhook, view_args, status, steps, _form, seconds, _at = noted
+        node_id = view_args.get("node_id") if view_args else None
+        self._child(self.latency, webhook).observe(seconds)
+        counts[self.requests, (webhook, _step_label(self._flow, node_id))] += 1
         kind = None
         if status >= 500:
             kind = "server_error"
@@ -197,18 +229,22 @@ class Metrics:
             kind = "bad_signature"
         elif webhook == "voice.fallback":
             kind = "fallback_used"
-        elif webhook in events.STEP_ENDPOINTS and status == 200 and not has_steps:
+        elif webhook in events.STEP_ENDPOINTS and status == 200 and steps is None:
             kind = "safety_message"
         if kind:
-            self.errors.labels(webhook, kind).inc()
+            counts[self.errors, (webhook, kind)] += 1
 
 
-class Seen(NamedTuple):
-    webhook: str
-    node_id: str | None
+class Noted(NamedTuple):
+    """One webhook as the after-request hook saw it: references and numbers, nothing worked out."""
+
+    webhook: str  # the endpoint, "voice.answer"
+    view_args: dict | None
     status: int
-    has_steps: bool  # X-Calm-Line-Steps: the voice step answered with steps
+    steps: str | None  # X-Calm-Line-Steps: the voice step answered with steps
+    form: dict[str, str] | None  # the request's form (first values); None if never read
     seconds: float
+    at: float  # time.time() when it answered
 
 
 _ALL: weakref.WeakSet[Metrics] = weakref.WeakSet()
@@ -226,21 +262,21 @@ def _step_label(flow, node_id: str | None) -> str:
     return node_id if flow is not None and node_id in flow.nodes else "unknown"
 
 
-def _start_timer():
-    if request.blueprint in WEBHOOK_BLUEPRINTS:
-        g.calm_line_started = time.perf_counter()
-
-
 def _observe(response):
-    started = g.pop("calm_line_started", None)
-    if started is None:
-        return response
+    """The one after-request hook of the webhooks: one tuple appended, nothing else."""
     try:
-        view_args = request.view_args
-        current_app.extensions[EXTENSION].note(Seen(
-            request.endpoint or "unknown", view_args.get("node_id") if view_args else None,
-            response.status_code, "X-Calm-Line-Steps" in response.headers,
-            time.perf_counter() - started))
+        wrapped = request._get_current_object()  # type: ignore[attr-defined]
+        rule = wrapped.url_rule
+        if rule is None or rule.endpoint.partition(".")[0] not in WEBHOOK_BLUEPRINTS:
+            return response
+        ended = time.perf_counter()
+        form = wrapped.__dict__.get("form")  # only if the webhook read it: never parse here
+        # A plain dict of strings, not the MultiDict (a list per field): kept for up to
+        # FOLD_SECONDS, a MultiDict's lists cost the garbage collector more than the copy.
+        current_app.extensions[EXTENSION].note(Noted(
+            rule.endpoint, wrapped.view_args, response.status_code,
+            response.headers.get("X-Calm-Line-Steps"), form.to_dict() if form else None,
+            ended - getattr(wrapped, "started", ended), time.time()))
     except Exception:  # never let counting break a webhook
         log.exception("metrics: could not observe %s", request.path)
     return response
@@ -285,6 +321,5 @@ def init_app(app) -> None:
     if token and len(str(token)) < 24:
         log.warning("METRICS_TOKEN is shorter than 24 characters: choose a longer one")
     app.extensions[EXTENSION] = Metrics(app)
-    app.before_request(_start_timer)
     app.after_request(_observe)
     app.register_blueprint(bp)

@@ -137,3 +137,48 @@ def test_a_body_that_is_not_utf8_is_refused_not_crashed(client):
     response = client.post("/voice", data=b"CallSid=\xff\xfe", headers=headers)
     assert response.status_code in (200, 403)  # read as no fields, as werkzeug reads it
     assert b"Traceback" not in response.data
+
+
+# -- the fast parser and the untouched session (issue J) -------------------------------------
+
+
+@pytest.mark.parametrize("text", [
+    "", "a", "a=", "=b", "&&a=1&&", "a=1&a=2", "a+b=c+d", "From=%2B447400123456&To=%2B44",
+    "bad=%ZZ%e9", "k=%C3%A9&%=%", "a==b", "a=b=c&+=+", "%FF=%FE", "SpeechResult=how+do+I%3F"])
+def test_parse_pairs_gives_what_werkzeug_would(text):
+    from urllib.parse import parse_qsl
+
+    from ivr.security import parse_pairs
+
+    assert parse_pairs(text) == parse_qsl(text, keep_blank_values=True,
+                                          errors="werkzeug.url_quote")
+
+
+def test_the_form_and_query_the_views_see_are_werkzeugs(app):
+    from flask import Request
+
+    from ivr.security import form_pairs
+
+    body = "Digits=1&SpeechResult=a+b%2Cc&Empty=&Digits=2"
+    with app.test_request_context("/voice/answer/main?h=a%2Cb&t=1", method="POST", data=body,
+                                  content_type="application/x-www-form-urlencoded") as ctx:
+        form_pairs()
+        plain = Request(ctx.request.environ.copy())
+        assert ctx.request.args.to_dict() == {"h": "a,b", "t": "1"}
+        assert ctx.request.form.getlist("Digits") == ["1", "2"]
+        assert ctx.request.form["SpeechResult"] == "a b,c" and ctx.request.form["Empty"] == ""
+        assert ctx.request.args.to_dict(flat=False) == plain.args.to_dict(flat=False)
+
+
+def test_a_webhook_never_builds_a_session_cookie_signer(app, monkeypatch):
+    from flask.sessions import SecureCookieSessionInterface
+
+    def refused(*args, **kwargs):
+        raise AssertionError("a webhook touched the cookie session")
+
+    monkeypatch.setattr(SecureCookieSessionInterface, "get_signing_serializer", refused)
+    client = app.test_client()
+    headers = {"X-Twilio-Signature": sign("/voice/answer/main", {**PARAMS, "Digits": "1"})}
+    response = client.post("/voice/answer/main", data={**PARAMS, "Digits": "1"}, headers=headers)
+    assert response.status_code == 200 and "Set-Cookie" not in response.headers
+    assert "Cookie" not in response.headers.get("Vary", "")

@@ -1,8 +1,8 @@
 """Anonymous events: what happened on the line, never who called.
 
-Each voice webhook is read from the outside, after it has answered (an
-``after_request`` hook: its path, form and ``X-Calm-Line-Steps`` header),
-and turned into a few rows of the ``events`` table:
+Each voice webhook is read from the outside, after it has answered (the
+metrics' one after-request hook notes its endpoint, form and
+``X-Calm-Line-Steps`` header), and turned into a few rows of the ``events`` table:
 
     call_started   POST /voice
     step           each step the caller entered (step = the node id)
@@ -24,11 +24,13 @@ matched). Simulator calls are marked (``simulated``) and left out of the
 figures. The table is apart from the outbox: purging numbers never touches it,
 and ``ivr purge --events-older-than`` trims it.
 
-Recording must never slow or break a webhook: the hook only copies a few
-fields into a tuple (``Seen``) and hands it to a per-process writer thread,
-which works out the rows (the engine's reading of the answer, the keyed hash)
-and inserts them in batches. A database error drops that batch (logged, counted) and pauses
-recording for a while, so an outage costs the line nothing.
+Recording must never slow or break a webhook: the request thread only
+appends one tuple to the metrics' deque; the metrics' fold (a timer thread,
+every 0.25 s) hands the batch here, the voice webhooks are copied into
+``Seen`` tuples and queued, once a batch, for a per-process writer thread,
+which works out the rows (the engine's reading of the answer, the keyed hash,
+remembered per call) and inserts them in batches. A database error drops that
+batch (logged, counted) and pauses recording for a while, so an outage costs the line nothing.
 """
 from __future__ import annotations
 
@@ -44,7 +46,7 @@ from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
 import sqlalchemy as sa
-from flask import current_app, request
+from flask import current_app
 
 from ivr import store
 from ivr.call import engine as flow_engine
@@ -52,6 +54,8 @@ from ivr.call import engine as flow_engine
 log = logging.getLogger(__name__)
 
 EXTENSION = "calm_line.events"
+READERS = "calm_line.webhook_readers"  # ivr.metrics.READERS (which imports this module)
+METRICS = "calm_line.metrics"  # ivr.metrics.EXTENSION: its fold() hands over what is noted
 CALL_KEY_KIND = "event-call"  # not store.call_key's kind: events must not join the outbox
 FINAL_CALL_STATUSES = frozenset({"completed", "busy", "no-answer", "failed", "canceled"})
 # Voice webhooks that answer with steps; without the header they sent the safety message.
@@ -186,37 +190,50 @@ class Seen(NamedTuple):
     simulated: bool
 
 
-def _after_voice_request(response):
-    """Note what a voice webhook did, as one tuple. Never raises, never waits.
+def _read_noted(writer: Writer, batch) -> None:
+    """Take the voice webhooks of a batch the metrics' fold hands over (its timer thread).
 
-    Everything that costs (the engine's understand(), the keyed hash of the
-    CallSid, the rows) is done by the writer's thread, off the request.
+    The request thread only appended one tuple (``ivr.metrics.Noted``); the
+    fields are copied here, and everything that costs (the engine's
+    understand(), the keyed hash of the CallSid, the rows) is done by the
+    writer's thread.
     """
-    try:
-        if response.status_code != 200 or request.blueprint != "voice":
-            return response
-        writer: Writer | None = current_app.extensions.get(EXTENSION)
-        form = request.form
+    seen: list[Seen] = []
+    for webhook, view_args, status, steps, form, _seconds, at in batch:
+        if status != 200 or form is None or not webhook.startswith("voice."):
+            continue
         call_sid = form.get("CallSid")
-        if writer is None or not call_sid:
-            return response
-        view_args = request.view_args
-        writer.put(Seen(time.time(), request.endpoint, view_args.get("node_id") if view_args else None,
-                        form.get("Digits"), form.get("SpeechResult"), form.get("CallStatus"),
-                        form.get("CallDuration"), response.headers.get("X-Calm-Line-Steps"),
-                        call_sid, form.get("CalmLineSimulated") == "1"))
-    except Exception:  # statistics are never worth a caller's trouble
-        log.exception("could not record the events of %s", request.path)
-    return response
+        if not call_sid:
+            continue
+        seen.append(Seen(at, webhook, view_args.get("node_id") if view_args else None,
+                         form.get("Digits"), form.get("SpeechResult"), form.get("CallStatus"),
+                         form.get("CallDuration"), steps, call_sid,
+                         form.get("CalmLineSimulated") == "1"))
+    if seen:
+        writer.put(seen)
 
 
-def rows_of(flow, seen: Seen) -> list[dict]:
-    """The rows one noted webhook stands for (needs the app context: the keyed hash)."""
+CALL_KEYS_KEPT = 4096  # the writer remembers this many calls' keys (a call is ~10 webhooks)
+
+
+def rows_of(flow, seen: Seen, call_keys: dict[str, str] | None = None) -> list[dict]:
+    """The rows one noted webhook stands for (needs the app context: the keyed hash).
+
+    call_keys: the writer's memory of recent CallSids' keys, so one call's
+    webhooks cost one HMAC between them, not one each.
+    """
     form = {"Digits": seen.digits, "SpeechResult": seen.speech, "CallStatus": seen.call_status,
             "CallDuration": seen.call_duration}
-    at = hour(datetime.fromtimestamp(seen.at, UTC).replace(tzinfo=None))
+    at = hour(datetime.fromtimestamp(seen.at - seen.at % 3600, UTC).replace(tzinfo=None))
+    key = call_keys.get(seen.call_sid) if call_keys is not None else None
+    if key is None:
+        key = event_call_key(seen.call_sid)
+        if call_keys is not None:
+            if len(call_keys) >= CALL_KEYS_KEPT:
+                call_keys.clear()  # crude, and enough: at worst one more HMAC per call
+            call_keys[seen.call_sid] = key
     return rows_for(flow, seen.endpoint, {"node_id": seen.node_id}, form, seen.steps_header,
-                    event_call_key(seen.call_sid), seen.simulated, at)
+                    key, seen.simulated, at)
 
 
 # -- the writer -------------------------------------------------------------------------------
@@ -235,20 +252,21 @@ class Writer:
         self._app = weakref.ref(app)
         self.pause, self.idle, self.linger = pause, idle, linger
         self._urgent = threading.Event()  # flush(): write what is gathered now
-        self.queue: queue.Queue[list[dict] | Seen] = queue.Queue(maxsize=maxsize)
+        self.queue: queue.Queue[list[dict] | list[Seen] | Seen] = queue.Queue(maxsize=maxsize)
         self.dropped = 0  # rows dropped (full queue, paused, or a failed write)
         self.written = 0
         self.paused_until = 0.0
         self._thread: threading.Thread | None = None
         self._pid = os.getpid()
         self._lock = threading.Lock()
+        self._call_keys: dict[str, str] = {}  # CallSid -> key; the writer's thread only
         _WRITERS.add(self)
 
     def accepting(self) -> bool:
         return time.monotonic() >= self.paused_until
 
-    def put(self, item: list[dict] | Seen) -> None:
-        """Queue rows, or a noted webhook (a Seen, counted as one row if dropped)."""
+    def put(self, item: list[dict] | list[Seen] | Seen) -> None:
+        """Queue rows, or noted webhooks (each Seen counted as one row if dropped)."""
         if not self.accepting():  # the database failed a moment ago: do not queue up
             self.dropped += _size(item)
             return
@@ -308,7 +326,7 @@ class Writer:
                 if not self.queue.unfinished_tasks:
                     self._urgent.clear()
 
-    def _rows(self, items: list[list[dict] | Seen]) -> list[dict]:
+    def _rows(self, items: list) -> list[dict]:
         """Turn what was queued into rows, here on the writer's thread."""
         app = self._app()
         rows: list[dict] = []
@@ -317,14 +335,15 @@ class Writer:
         with app.app_context():
             flow = app.extensions.get("calm_line.flow")
             for item in items:
-                if not isinstance(item, Seen):
-                    rows.extend(item)
-                    continue
-                try:
-                    rows.extend(rows_of(flow, item))
-                except Exception:  # one odd webhook must not cost the batch
-                    self.dropped += 1
-                    log.exception("could not record the events of a %s webhook", item.endpoint)
+                for each in (item if isinstance(item, list) else [item]):
+                    if not isinstance(each, Seen):
+                        rows.append(each)
+                        continue
+                    try:
+                        rows.extend(rows_of(flow, each, self._call_keys))
+                    except Exception:  # one odd webhook must not cost the batch
+                        self.dropped += 1
+                        log.exception("could not record the events of a %s webhook", each.endpoint)
         return rows
 
     def write(self, rows: list[dict]) -> bool:
@@ -350,6 +369,10 @@ class Writer:
     def flush(self, timeout: float = 5.0) -> bool:
         """Wait until every queued row is written (or dropped). True if it got there."""
         deadline = time.monotonic() + timeout
+        app = self._app()
+        noted = app.extensions.get(METRICS) if app is not None else None
+        if noted is not None:  # the webhooks noted and not yet handed over
+            noted.fold()
         if self.queue.unfinished_tasks:
             self._urgent.set()
         while self.queue.unfinished_tasks:
@@ -382,11 +405,25 @@ def _insert(conn, rows: list[dict]) -> None:
     # row was a third of the writer's time; the columns' own bind processors keep
     # what is stored the same (the time as SQLAlchemy's text, booleans as 0 and 1).
     sql, columns = _plain_insert(conn.dialect)
-    conn.exec_driver_sql(sql, [tuple(convert(row.get(name)) if convert else row.get(name)
-                                     for name, convert in columns) for row in rows])
+    # A batch holds few distinct values of a converted column (one or two hours, two
+    # booleans): each converted once, not once a row.
+    memos: list[dict | None] = [{} if convert else None for _, convert in columns]
+    values = []
+    for row in rows:
+        out = []
+        for (name, convert), memo in zip(columns, memos, strict=True):
+            value = row.get(name)
+            if memo is not None:
+                done = memo.get(value, memo)
+                if done is memo:
+                    done = memo[value] = convert(value)
+                value = done
+            out.append(value)
+        values.append(tuple(out))
+    conn.exec_driver_sql(sql, values)
 
 
-def _size(item: list[dict] | Seen) -> int:
+def _size(item: list[dict] | list[Seen] | Seen) -> int:
     return 1 if isinstance(item, Seen) else len(item)
 
 
@@ -432,4 +469,5 @@ def purge(older_than: timedelta, now: datetime | None = None) -> int:
 
 def init_app(app) -> None:
     app.extensions[EXTENSION] = Writer(app)
-    app.after_request(_after_voice_request)
+    # The metrics' one after-request hook notes every webhook; we read its batches.
+    app.extensions.setdefault(READERS, []).append(functools.partial(_read_noted, app.extensions[EXTENSION]))

@@ -42,12 +42,16 @@ FINAL_CALL_STATUSES = {"completed", "busy", "no-answer", "failed", "canceled"}
 MAX_TRIES_IN_URL = 10
 
 
+TWIML_TYPE = "text/xml; charset=utf-8"  # what mimetype="text/xml" works out, once
+
+
 def _twiml(xml: str, step: Step | None = None) -> Response:
-    response = Response(xml, status=200, mimetype="text/xml")
-    if step is not None:  # for the simulator's transcript; Twilio ignores it
-        steps = step.play if step.node in step.play else (*step.play, step.node)
-        response.headers["X-Calm-Line-Steps"] = ",".join(steps)
-    return response
+    if step is None:
+        return Response(xml, status=200, content_type=TWIML_TYPE)
+    # X-Calm-Line-Steps: for the simulator's transcript and the events; Twilio ignores it
+    steps = step.play if step.node in step.play else (*step.play, step.node)
+    return Response(xml, status=200, content_type=TWIML_TYPE,
+                    headers=(("X-Calm-Line-Steps", ",".join(steps)),))
 
 
 def _call_tag() -> str:
