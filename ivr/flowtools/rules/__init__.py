@@ -1,0 +1,1 @@
+"""The rules `ivr check` runs, by family; ivr.flowtools.checks puts them together."""
