@@ -168,3 +168,25 @@ def test_cite_writes_one_line_for_the_script():
                     "(https://www.devon-cornwall.police.uk, checked 2026-11-30)")
     assert "docs/design.md" in cite(sources_for("main.intro", data, load_sources(SOURCES)))
     assert cite([]) == ""
+
+
+def test_the_staff_script_shows_the_sources_beside_each_sentence():
+    """Issue 13: a safeguarding lead signs off against sources, not memory."""
+    from click.testing import CliRunner
+
+    from ivr.flowtools.commands import script_command
+
+    output = CliRunner().invoke(script_command, [], catch_exceptions=False).output
+    prompts = load_yaml(PROMPTS).data
+    sources = load_sources(SOURCES)
+    said = [line for line in output.splitlines() if line.startswith("1. This is Calm Line.")]
+    assert said, "the first sentence of the call is not in the script"
+    expected = [s["id"] for s in sources_for("welcome.danger", prompts, sources)]
+    assert expected and said[0].endswith(f"[sources: {', '.join(expected)}]")
+    listed = output.split("## Sources", 1)[1]
+    for source_id in expected:
+        source = sources["sources"][source_id]
+        row = next(line for line in listed.splitlines() if line.startswith(f"| {source_id} |"))
+        assert source["organisation"] in row and str(source["checked"]) in row
+        assert (source.get("address") or source.get("file")) in row
+    assert "[sources: none]" not in output  # every sentence rests on a source (E050 holds it)

@@ -15,7 +15,10 @@ from pathlib import Path
 
 from ivr.call import speech
 from ivr.call.flow import TARGET_FIELDS, Flow, Node
+from ivr.config import REPO_ROOT
+from ivr.flowtools import sources
 from ivr.problems import Problem
+from ivr.yamlfile import load as load_yaml
 
 # What a setting does, in words (a choice that `requires:` it is offered only then).
 SETTINGS = {
@@ -102,13 +105,42 @@ def name(flow: Flow, node_id: str, names: dict[str, str], numbers: dict[str, int
     return f"step {numbers[node_id]}, {names[node_id]}"
 
 
-def heard(flow: Flow, node: Node) -> list[str]:
-    """What a caller hears at a step, in order: its words, then its choices and keys."""
+def heard_keys(flow: Flow, node: Node) -> list[str]:
+    """The prompt keys a caller hears at a step, in order: its words, then its choices and keys."""
     keys = list(node.say)
     if node.type == "menu":
         keys += speech.choice_prompts(flow, node)
+    return [k for k in keys if k in flow.prompts]
+
+
+def heard(flow: Flow, node: Node) -> list[str]:
+    """What a caller hears at a step, in order: its words, then its choices and keys."""
     return [flow.written(flow.prompts[k]).replace("{entered}", "[the number they keyed in]")
-            for k in keys if k in flow.prompts]
+            for k in heard_keys(flow, node)]
+
+
+class Citations:
+    """The sources each sentence rests on (prompts' `rests_on:` -> sources.yaml), so a
+    safeguarding lead signs off against sources, not memory (issue 13)."""
+
+    def __init__(self, files: list[Path]):
+        flows_file = files[0] if files else REPO_ROOT / "flows.yaml"
+        beside = Path(flows_file).parent / "sources.yaml"
+        self.sources = sources.load_sources(beside if beside.exists() else REPO_ROOT / "sources.yaml")
+        prompts_file = next((f for f in files[1:] if Path(f).exists()), None)
+        self.prompts = load_yaml(Path(prompts_file)).data if prompts_file else {}
+        self.used: dict[str, dict] = {}
+
+    def of(self, prompt_key: str) -> str:
+        found = sources.sources_for(prompt_key, self.prompts or {}, self.sources)
+        for source in found:
+            self.used.setdefault(source["id"], source)
+        return ", ".join(source["id"] for source in found)
+
+    def rows(self) -> list[list[str]]:
+        return [[key, source.get("organisation", ""), source.get("title", ""),
+                 source.get("address") or source.get("file") or "", str(source.get("checked", ""))]
+                for key, source in sorted(self.used.items())]
 
 
 def _choice_rows(flow: Flow, node: Node, raw: dict, names, numbers) -> list:
@@ -131,11 +163,15 @@ def _key(key: str) -> str:
     return {"*": "star", "#": "hash"}.get(key, key)
 
 
-def _step_blocks(flow: Flow, node: Node, raw: dict, names, numbers, optional) -> list:
+def _step_blocks(flow: Flow, node: Node, raw: dict, names, numbers, optional,
+                 cites: Citations | None = None) -> list:
     blocks: list = [("h3", f"{numbers[node.id]}. {names[node.id]}")]
     if node.id in optional:
         blocks.append(("p", "Only " + next(iter(SETTINGS.values())) + "."))
     sentences = heard(flow, node)
+    if cites is not None:  # beside each sentence, the sources it rests on (listed at the end)
+        sentences = [f"{said} [sources: {cites.of(key) or 'none'}]"
+                     for said, key in zip(sentences, heard_keys(flow, node), strict=True)]
     if sentences:
         took = speech.step_seconds(flow, node) if node.type == "menu" else \
             speech.before_choices(flow, node)
@@ -183,9 +219,14 @@ def document(flow: Flow, raw_nodes: dict, files: list[Path], problems: list[Prob
                         "can press or the words they can say instead, and where each takes "
                         "them. Numbers are read out digit by digit. Times are estimates at a "
                         f"calm {speech.WORDS_PER_MINUTE} words a minute."))
+    blocks.append(("p", "Beside each sentence, in brackets, the sources it rests on: each is "
+                        "listed under \"Sources\" at the end with its page and the date it was "
+                        "checked (sources.yaml)."))
     blocks.append(("h2", "The steps"))
+    cites = Citations(files)
     for node in flow.nodes.values():
-        blocks += _step_blocks(flow, node, raw_nodes.get(node.id) or {}, names, numbers, optional)
+        blocks += _step_blocks(flow, node, raw_nodes.get(node.id) or {}, names, numbers, optional,
+                               cites)
     blocks.append(("h2", "In every menu"))
     finish, urgent = names[flow.finish].lower(), name(flow, flow.urgent, names, numbers)
     blocks.append(("ul", [f"Star repeats the menu, 0 goes to the main menu, hash to {finish}, "
@@ -206,6 +247,10 @@ def document(flow: Flow, raw_nodes: dict, files: list[Path], problems: list[Prob
                         "ends or reaches the offer of a text (key 9 from the main menu only)."))
     blocks += answers or []
     blocks.append(("table", ["#", "path", "time"], path_rows(names, numbers)))
+    blocks.append(("h2", "Sources"))
+    blocks.append(("p", "Every source a sentence above rests on: check the words against these "
+                        "pages before signing."))
+    blocks.append(("table", ["source", "organisation", "page", "address", "checked"], cites.rows()))
     blocks += sign_off(files)
     return blocks
 
