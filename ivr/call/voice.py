@@ -105,7 +105,8 @@ def _carry_out(step: Step) -> Step:
         try:
             if kind == "text_request":
                 outcome = outbox.request_text(call_sid, request.form.get("From"),
-                                              sorted(step.state.heard), simulated=_simulated())
+                                              sorted(step.state.heard), simulated=_simulated(),
+                                              language=flow.code)
             else:
                 outcome = outbox.confirm_number(call_sid)
         except Exception:
@@ -185,11 +186,28 @@ def step(node_id):
     return _respond(engine.enter(content.flow(), node_id, _state(node_id).heard))
 
 
+def _chosen_language(node_id: str, digits: str | None) -> str | None:
+    """The language whose key the caller pressed (7 for Polish, offered in the welcome),
+    at a menu that does not use that key itself; None otherwise."""
+    flow = content.flow()
+    node = flow.nodes.get(node_id)
+    digits = (digits or "").strip()
+    if node is None or node.type != "menu" or digits in engine.menu_keys(flow, node):
+        return None
+    return next((offer.code for offer in flow.offers if offer.key == digits), None)
+
+
 @bp.post("/answer/<node_id>")
 @twilio_signed
 @never_fail
 def answer(node_id):
     form = request.form
+    chosen = _chosen_language(node_id, form.get("Digits"))
+    if chosen:  # from here on every URL carries l=<code>: the whole call is in that language
+        content.choose(chosen)
+        log.info("call %s chose %s", _call_tag(), chosen)
+        flow = content.flow()
+        return _respond(engine.enter(flow, flow.start, _state(node_id).heard))
     return _respond(engine.answer(content.flow(), _state(node_id), form.get("Digits"),
                                   form.get("SpeechResult"), _confidence()))
 
@@ -204,7 +222,7 @@ def number(node_id):
     if mobile:
         try:
             outbox.stage_number(request.form.get("CallSid", ""), mobile, sorted(state.heard),
-                                simulated=_simulated())
+                                simulated=_simulated(), language=flow.code)
         except Exception:
             log.exception("could not keep the keyed-in number for call %s", _call_tag())
             node = flow.nodes.get(node_id)

@@ -80,11 +80,14 @@ CODES = {
     "E045": ("error", "a text lacks a link's label, a link, or a number the caller heard"),
     "E046": ("error", "opening hours that cannot be read (a day, a time or a date)"),
     "E044": ("error", "an example that the line understands as another choice, or that two choices share"),
+    "E047": ("error", "a language file lacks a key the first language has, or its `language:` block"),
+    "E048": ("error", "the key that chooses a language is used by a menu or by another language"),
     "W001": ("warning", "a prompt, link or number that nothing uses"),
     "W002": ("warning", "a step talks for more than 45 seconds before its choices"),
     "W004": ("warning", "a menu with more than five choices"),
     "W005": ("warning", "a choice with fewer than 8 examples of what a caller might say"),
     "W006": ("warning", "the first key of a call counts later than 10 seconds in"),
+    "W007": ("warning", "a language's words are a draft, not yet signed off by a fluent speaker"),
 }
 MIN_EXAMPLES = 8
 
@@ -753,7 +756,10 @@ def check_texts(flow: Flow, flows: YamlDoc, prompts: YamlDoc) -> list[Problem]:
     characters only, at most two texts of TEXT_MAX_SEGMENTS segments, every link with its
     label, every number the caller heard."""
     problems = []
-    sources: list[tuple[tuple, str]] = [(("sms", key), flow.written(text)) for key, text in flow.sms.items()]
+    # A language with its own letters (sms_ascii beside sms) may send them (UCS-2):
+    # its plain lines must be GSM-7 and every text must still fit (body.compose_parts).
+    section, lines = ("sms_ascii", flow.sms_ascii) if flow.sms_ascii else ("sms", flow.sms)
+    sources: list[tuple[tuple, str]] = [((section, key), flow.written(text)) for key, text in lines.items()]
     for key, link in flow.links.items():
         sources += [(("links", key, "label"), link.label), (("links", key, "url"), link.url)]
     for path, text in sources:
@@ -764,7 +770,7 @@ def check_texts(flow: Flow, flows: YamlDoc, prompts: YamlDoc) -> list[Problem]:
                 f"{'.'.join(map(str, path))} has {', '.join(repr(ch) for ch in odd)}, not in the "
                 f"GSM-7 alphabet of texts: one such character makes the whole text cost twice as "
                 f"many segments; write it with plain letters"))
-        elif path[0] == "sms" and textbody.segments(textbody.plain(text)) > textbody.max_segments(flow):
+        elif path[0] == section and textbody.segments(textbody.plain(text)) > textbody.max_segments(flow):
             problems.append(prompts.problem(
                 path, "E041", f"{'.'.join(map(str, path))} alone is longer than "
                               f"{textbody.max_segments(flow)} "
@@ -827,7 +833,7 @@ def _text_problem(flow: Flow, flows: YamlDoc, prompts: YamlDoc, heard: list[str]
     who = ", ".join(repr(b) for b in heard) or "no step with links"
     doc, where = (flows, _node_path(heard[-1], "links")) if heard else (prompts, ("sms",))
     odd = _not_gsm("".join(parts))
-    if odd:
+    if odd and not flow.sms_ascii:
         return doc.problem(where, "E040", f"the text for a caller who heard {who} has "
                                           f"{odd!r}, outside the GSM-7 alphabet")
     counts = [textbody.segments(part) for part in parts]
@@ -922,6 +928,11 @@ CHECKS = [
     check_web_addresses, check_texts,
     check_unused, check_speaking_time, check_sourced, check_first_key, check_examples,
 ]
+
+
+def with_severity(problem: Problem) -> Problem:
+    """A code's severity is set once, in CODES."""
+    return dataclasses.replace(problem, severity=CODES.get(problem.code, (problem.severity,))[0])
 
 
 def run_all(flow: Flow, flows: YamlDoc, prompts: YamlDoc) -> list[Problem]:
