@@ -247,3 +247,28 @@ def test_a_keys_only_language_gathers_keys_alone_and_works(tmp_path):
     assert "0 8 0 8, 8 0 0, 5 0 0 0" in caller.last.text
     assert caller.press("9").steps[0] == "urgent"  # safety by key, always
     assert "l=xx-GB" in _gather(caller.last).get("action")
+
+
+# -- figures by language -----------------------------------------------------------
+
+
+def test_the_figures_count_calls_by_language_and_polish_choices_as_branches(app):
+    from ivr import store
+    from ivr.call import events
+    from ivr.staff import stats
+
+    english = Caller(FlaskTransport(app))
+    english.dial()
+    english.press("1")
+    polish = _polish(app)
+    polish.say("szkoła")  # understood by the Polish line, counted as branch 3
+    with app.app_context():
+        events.flush()
+        data = stats.figures(stats.window_start("7d"))
+        with store.read() as conn:
+            kinds = [r.kind for r in conn.execute(sa.select(events.events)).all()]
+    assert data["calls"] == 2
+    assert data["languages"] == {"en-GB": 1, "pl-PL": 1}
+    assert {b["key"]: (b["calls"], b["by_voice"]) for b in data["branches"]}["3"] == (1, 1)
+    assert kinds.count("language") == 1 and kinds.count("no_choice") == 0
+    assert "Calls by language: " in stats.report(data)

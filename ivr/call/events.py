@@ -44,9 +44,10 @@ from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
 import sqlalchemy as sa
-from flask import current_app, request
+from flask import current_app, g, request
 
 from ivr import store
+from ivr.call import content
 from ivr.call import engine as flow_engine
 
 log = logging.getLogger(__name__)
@@ -81,7 +82,7 @@ events = sa.Table(
 )
 
 KINDS = ("call_started", "step", "choice", "no_choice", "too_many_tries", "text_offered",
-         "text_accepted", "ended", "call_ended", "error", "fallback")
+         "text_accepted", "ended", "call_ended", "error", "fallback", "language")
 
 
 def hour(now: datetime | None = None) -> datetime:
@@ -114,7 +115,7 @@ def _int(raw: str | None) -> int | None:
 
 
 def rows_for(flow, endpoint: str | None, view_args: dict, form, steps_header: str | None,
-             call_key: str, simulated: bool, at: datetime) -> list[dict]:
+             call_key: str, simulated: bool, at: datetime, chosen: str | None = None) -> list[dict]:
     """The events one voice webhook stands for (pure: no I/O, no Flask)."""
     rows: list[dict] = []
 
@@ -139,6 +140,11 @@ def rows_for(flow, endpoint: str | None, view_args: dict, form, steps_header: st
         add("error", step=node_id if node_id in flow.nodes else None)
         return rows
     steps = [s for s in steps_header.split(",") if s in flow.nodes]
+    if chosen:  # the caller pressed a language's key (7): the call goes on in it, from the start
+        add("language", detail=chosen)
+        for step_id in steps:
+            add("step", step=step_id)
+        return rows
     node = flow.nodes.get(node_id) if node_id else None
     gave_up = retried = False
     if endpoint == "voice.answer" and node is not None and node.type == "menu":
@@ -184,6 +190,8 @@ class Seen(NamedTuple):
     steps_header: str | None
     call_sid: str
     simulated: bool
+    language: str | None = None  # the call's language (l= in the URL, or chosen now)
+    chosen: str | None = None  # a language chosen in this request
 
 
 def _after_voice_request(response):
@@ -204,7 +212,8 @@ def _after_voice_request(response):
         writer.put(Seen(time.time(), request.endpoint, view_args.get("node_id") if view_args else None,
                         form.get("Digits"), form.get("SpeechResult"), form.get("CallStatus"),
                         form.get("CallDuration"), response.headers.get("X-Calm-Line-Steps"),
-                        call_sid, form.get("CalmLineSimulated") == "1"))
+                        call_sid, form.get("CalmLineSimulated") == "1", content.language(),
+                        g.get("calm_line_language")))
     except Exception:  # statistics are never worth a caller's trouble
         log.exception("could not record the events of %s", request.path)
     return response
@@ -215,8 +224,10 @@ def rows_of(flow, seen: Seen) -> list[dict]:
     form = {"Digits": seen.digits, "SpeechResult": seen.speech, "CallStatus": seen.call_status,
             "CallDuration": seen.call_duration}
     at = hour(datetime.fromtimestamp(seen.at, UTC).replace(tzinfo=None))
+    # A Polish call's words are understood as the Polish line understood them.
+    flow = (flow.in_language(seen.language) if hasattr(flow, "in_language") else None) or flow
     return rows_for(flow, seen.endpoint, {"node_id": seen.node_id}, form, seen.steps_header,
-                    event_call_key(seen.call_sid), seen.simulated, at)
+                    event_call_key(seen.call_sid), seen.simulated, at, seen.chosen)
 
 
 # -- the writer -------------------------------------------------------------------------------
