@@ -294,14 +294,15 @@ def _localised_node(node: Node, menus: dict, under: dict) -> Node:
     if node.type != "menu":
         return node
     mine = menus.get(node.id) or {}
-    choices = tuple(replace(c, **dict(zip(("phrases", "examples"), _examples(mine.get(c.to)),
-                                          strict=True)))
-                    for c in node.choices)
+    choices = []
+    for choice in node.choices:
+        phrases, examples = _examples(mine.get(choice.to))
+        choices.append(replace(choice, phrases=phrases, examples=examples))
     yes = node.yes
     if yes is not None:
         phrases, examples = _examples(mine.get("yes") or under.get("yes"))
         yes = replace(yes, phrases=phrases, examples=examples)
-    return replace(node, choices=choices, yes=yes)
+    return replace(node, choices=tuple(choices), yes=yes)
 
 
 def _text_map(words: dict, section: str) -> MappingProxyType:
@@ -317,9 +318,10 @@ def build_language(base: Flow, flows: yamlfile.YamlDoc, doc: yamlfile.YamlDoc) -
     menus = under.get("menus") or {}
     nav = under.get("nav") or {}
     nodes = {nid: _localised_node(n, menus, under) for nid, n in base.nodes.items()}
-    nav_keys = {name: replace(k, **dict(zip(("phrases", "examples"), _examples(nav.get(name)),
-                                            strict=True)))
-                for name, k in base.nav_keys.items()}
+    nav_keys = {}
+    for name, key in base.nav_keys.items():
+        phrases, examples = _examples(nav.get(name))
+        nav_keys[name] = replace(key, phrases=phrases, examples=examples)
     spoken_keys = {**base.spoken_keys,
                    **{str(w).lower(): str(k) for w, k in (under.get("spoken_keys") or {}).items()}}
     english = raw.get("understanding") or {}

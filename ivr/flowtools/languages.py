@@ -126,7 +126,9 @@ def _language(first_every: Flow, first_doc: yamlfile.YamlDoc, flows_doc: yamlfil
 def load(first_every: Flow, first_doc: yamlfile.YamlDoc, flows_doc: yamlfile.YamlDoc,
          prompts_dir) -> tuple[list[tuple[Flow, yamlfile.YamlDoc]], list[Problem]]:
     """Every other language, built from the flow with every choice on; problems of all."""
-    built, problems, taken = [], [], {}
+    built: list[tuple[Flow, yamlfile.YamlDoc]] = []
+    problems: list[Problem] = []
+    taken: dict[str, str] = {}
     for path in flow_module.language_files(prompts_dir, Path(first_doc.file).stem):
         try:
             found, more = _language(first_every, first_doc, flows_doc, path, taken)
