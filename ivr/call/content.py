@@ -14,7 +14,10 @@ log = logging.getLogger(__name__)
 def init_app(app, flow: flow_module.Flow, warnings=()) -> None:
     """Keep a flow that was loaded and checked (ivr.flowtools.validate) and pre-render it."""
     for warning in warnings:
-        log.warning("%s", warning)
+        # A draft translation (W007) is known and shown by `ivr check` and the script;
+        # at every start it would only be noise (INFO), the rest are faults (WARNING).
+        log.log(logging.INFO if getattr(warning, "code", "") == "W007" else logging.WARNING,
+                "%s", warning)
     app.extensions["calm_line.flow"] = flow
     # One renderer and one set of safety words per language (flow.all_languages).
     app.extensions["calm_line.renderers"] = {
