@@ -218,7 +218,8 @@ class Metrics:
         return child
 
     def _add(self, noted: Noted, counts: collections.Counter) -> None:
-        webhook, view_args, status, steps, _form, seconds, _at = noted
+        webhook, view_args, status, steps, seconds = (noted.webhook, noted.view_args, noted.status,
+                                                      noted.steps, noted.seconds)
         node_id = view_args.get("node_id") if view_args else None
         self._child(self.latency, webhook).observe(seconds)
         counts[self.requests, (webhook, _step_label(self._flow, node_id))] += 1
@@ -245,6 +246,7 @@ class Noted(NamedTuple):
     form: dict[str, str] | None  # the request's form (first values); None if never read
     seconds: float
     at: float  # time.time() when it answered
+    language: str | None = None  # X-Calm-Line-Language: "pl-PL", or "pl-PL;chosen" when chosen now
 
 
 _ALL: weakref.WeakSet[Metrics] = weakref.WeakSet()
@@ -276,7 +278,8 @@ def _observe(response):
         current_app.extensions[EXTENSION].note(Noted(
             rule.endpoint, wrapped.view_args, response.status_code,
             response.headers.get("X-Calm-Line-Steps"), form.to_dict() if form else None,
-            ended - getattr(wrapped, "started", ended), time.time()))
+            ended - getattr(wrapped, "started", ended), time.time(),
+            response.headers.get("X-Calm-Line-Language")))
     except Exception:  # never let counting break a webhook
         log.exception("metrics: could not observe %s", request.path)
     return response

@@ -48,6 +48,8 @@ outbox = sa.Table(
     # how many Twilio took (the worker sends parts[parts_sent] next).
     sa.Column("parts", sa.Text, nullable=True),
     sa.Column("parts_sent", sa.Integer, nullable=False, server_default="0"),
+    # The caller's language (pl-PL): the text was composed in it; NULL for rows from before.
+    sa.Column("language", sa.String(16), nullable=True),
     sa.Column("simulated", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
     sa.Column("next_attempt_at", sa.DateTime, nullable=False),

@@ -39,11 +39,18 @@ def shipped():
 # -- ivr check -----------------------------------------------------------------
 
 
-def test_check_passes_the_shipped_files():
+def test_check_passes_the_shipped_files(tmp_path):
+    # Strict, on the first language alone: the Polish draft warns (W007) until it is signed off.
+    (tmp_path / "prompts").mkdir()
+    (tmp_path / "prompts" / "en-GB.yaml").write_text((REPO_ROOT / "prompts" / "en-GB.yaml").read_text())
     result = run(flowtools.check_command, "--flows", REPO_ROOT / "flows.yaml",
-                 "--prompts", REPO_ROOT / "prompts", "--strict")
+                 "--prompts", tmp_path / "prompts", "--strict")
     assert result.exit_code == 0, result.output
     assert result.output.endswith("no problems.\n")
+    result = run(flowtools.check_command, "--flows", REPO_ROOT / "flows.yaml",
+                 "--prompts", REPO_ROOT / "prompts")
+    assert result.exit_code == 0, result.output
+    assert "W007 prompts/pl-PL.yaml is a draft" in result.output
 
 
 def test_check_defaults_to_the_repo_files_or_the_environment(tmp_path, monkeypatch):

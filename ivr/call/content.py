@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import current_app
+from flask import current_app, g, has_request_context, request
 
 from ivr.call import engine, twiml
 from ivr.call import flow as flow_module
@@ -14,14 +14,21 @@ log = logging.getLogger(__name__)
 def init_app(app, flow: flow_module.Flow, warnings=()) -> None:
     """Keep a flow that was loaded and checked (ivr.flowtools.validate) and pre-render it."""
     for warning in warnings:
-        log.warning("%s", warning)
+        # A draft translation (W007) is known and shown by `ivr check` and the script;
+        # at every start it would only be noise (INFO), the rest are faults (WARNING).
+        log.log(logging.INFO if getattr(warning, "code", "") == "W007" else logging.WARNING,
+                "%s", warning)
     app.extensions["calm_line.flow"] = flow
-    app.extensions["calm_line.renderer"] = _warmed(twiml.Renderer(flow), flow)
-    app.extensions["calm_line.safety"] = twiml.safety_twiml(flow)
+    # One renderer and one set of safety words per language (flow.all_languages).
+    app.extensions["calm_line.renderers"] = {
+        each.code: _warmed(twiml.Renderer(each), each) for each in flow.all_languages}
+    app.extensions["calm_line.renderer"] = app.extensions["calm_line.renderers"][flow.code]
+    app.extensions["calm_line.safety"] = {
+        each.code: twiml.safety_twiml(each) for each in flow.all_languages}
     # Steps whose words read back a keyed-in number: found once, not on every request.
     app.extensions["calm_line.read_back"] = frozenset(
-        node.id for node in flow.nodes.values()
-        if any("{entered}" in flow.prompts.get(key, "") for key in node.say))
+        node.id for each in flow.all_languages for node in each.nodes.values()
+        if any("{entered}" in each.prompts.get(key, "") for key in node.say))
 
 
 def _warmed(renderer: twiml.Renderer, flow) -> twiml.Renderer:
@@ -34,16 +41,38 @@ def _warmed(renderer: twiml.Renderer, flow) -> twiml.Renderer:
     return renderer
 
 
-def flow() -> flow_module.Flow:
+def first_flow() -> flow_module.Flow:
+    """The first language's flow (flows.yaml with prompts/en-GB.yaml), holding the others."""
     return current_app.extensions["calm_line.flow"]
 
 
+def choose(code: str) -> None:
+    """From now on in this request, the call is in this language (the caller pressed its key)."""
+    g.calm_line_language = code
+
+
+def language() -> str | None:
+    """The call's language: chosen in this request, else l= in the URL (signed by Twilio)."""
+    if not has_request_context():
+        return None
+    return g.get("calm_line_language") or request.args.get("l")
+
+
+def flow() -> flow_module.Flow:
+    """The flow in the call's language; an unknown l= is the first language, never an error."""
+    first = first_flow()
+    return first.in_language(language()) or first
+
+
 def renderer() -> twiml.Renderer:
-    return current_app.extensions["calm_line.renderer"]
+    code = flow().code
+    if code == first_flow().code:
+        return current_app.extensions["calm_line.renderer"]
+    return current_app.extensions["calm_line.renderers"][code]
 
 
 def safety() -> str:
-    return current_app.extensions["calm_line.safety"]
+    return current_app.extensions["calm_line.safety"][flow().code]
 
 
 def reads_back(node_ids) -> bool:

@@ -85,7 +85,7 @@ events = sa.Table(
 )
 
 KINDS = ("call_started", "step", "choice", "no_choice", "too_many_tries", "text_offered",
-         "text_accepted", "ended", "call_ended", "error", "fallback")
+         "text_accepted", "ended", "call_ended", "error", "fallback", "language")
 
 
 def hour(now: datetime | None = None) -> datetime:
@@ -118,7 +118,7 @@ def _int(raw: str | None) -> int | None:
 
 
 def rows_for(flow, endpoint: str | None, view_args: dict, form, steps_header: str | None,
-             call_key: str, simulated: bool, at: datetime) -> list[dict]:
+             call_key: str, simulated: bool, at: datetime, chosen: str | None = None) -> list[dict]:
     """The events one voice webhook stands for (pure: no I/O, no Flask)."""
     rows: list[dict] = []
 
@@ -143,6 +143,11 @@ def rows_for(flow, endpoint: str | None, view_args: dict, form, steps_header: st
         add("error", step=node_id if node_id in flow.nodes else None)
         return rows
     steps = [s for s in steps_header.split(",") if s in flow.nodes]
+    if chosen:  # the caller pressed a language's key (7): the call goes on in it, from the start
+        add("language", detail=chosen)
+        for step_id in steps:
+            add("step", step=step_id)
+        return rows
     node = flow.nodes.get(node_id) if node_id else None
     gave_up = retried = False
     if endpoint == "voice.answer" and node is not None and node.type == "menu":
@@ -188,6 +193,8 @@ class Seen(NamedTuple):
     steps_header: str | None
     call_sid: str
     simulated: bool
+    language: str | None = None  # the call's language (l= in the URL, or chosen now)
+    chosen: str | None = None  # a language chosen in this request
 
 
 def _read_noted(writer: Writer, batch) -> None:
@@ -199,16 +206,20 @@ def _read_noted(writer: Writer, batch) -> None:
     writer's thread.
     """
     seen: list[Seen] = []
-    for webhook, view_args, status, steps, form, _seconds, at in batch:
+    for noted in batch:
+        webhook, view_args, status, steps, form, at = (noted.webhook, noted.view_args, noted.status,
+                                                       noted.steps, noted.form, noted.at)
         if status != 200 or form is None or not webhook.startswith("voice."):
             continue
         call_sid = form.get("CallSid")
         if not call_sid:
             continue
+        language, _, chosen = (getattr(noted, "language", None) or "").partition(";")
         seen.append(Seen(at, webhook, view_args.get("node_id") if view_args else None,
                          form.get("Digits"), form.get("SpeechResult"), form.get("CallStatus"),
                          form.get("CallDuration"), steps, call_sid,
-                         form.get("CalmLineSimulated") == "1"))
+                         form.get("CalmLineSimulated") == "1", language or None,
+                         language if chosen else None))
     if seen:
         writer.put(seen)
 
@@ -232,8 +243,10 @@ def rows_of(flow, seen: Seen, call_keys: dict[str, str] | None = None) -> list[d
             if len(call_keys) >= CALL_KEYS_KEPT:
                 call_keys.clear()  # crude, and enough: at worst one more HMAC per call
             call_keys[seen.call_sid] = key
+    # A Polish call's words are understood as the Polish line understood them.
+    flow = (flow.in_language(seen.language) if hasattr(flow, "in_language") else None) or flow
     return rows_for(flow, seen.endpoint, {"node_id": seen.node_id}, form, seen.steps_header,
-                    key, seen.simulated, at)
+                    key, seen.simulated, at, seen.chosen)
 
 
 # -- the writer -------------------------------------------------------------------------------

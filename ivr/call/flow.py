@@ -6,7 +6,7 @@ on the objects it returns and never touch a file.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 
@@ -76,6 +76,17 @@ class Link:
 
 
 @dataclass(frozen=True)
+class Offer:
+    """Another language, offered in this one's welcome: its words said in its voice."""
+
+    code: str  # pl-PL
+    key: str  # the key that chooses it ("7")
+    prompts: tuple[str, ...]  # keys in the offering flow's prompts ("pl-PL:language.danger")
+    voice: str
+    language: str
+
+
+@dataclass(frozen=True)
 class Flow:
     start: str
     home: str
@@ -98,6 +109,15 @@ class Flow:
     source: str = "flows.yaml"
     confirm: str | None = None  # the step that asks "I think you asked about ..."
     understander: understanding.Understander | None = None  # built once, here, at start
+    code: str = "en-GB"  # the language of these words (its file: prompts/<code>.yaml)
+    url_language: str | None = None  # l=<code> in every URL, for any language but the first
+    offers: tuple[Offer, ...] = ()  # the other languages, offered after the 999 sentence
+    languages: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
+    sms_ascii: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
+    speech: bool = True  # False: the <Gather> listens for keys only
+    draft: bool = False  # not yet signed off by a fluent speaker
+    reviewed_by: str | None = None
+    prompts_file: str = ""
 
     def spoken(self, prompt_key: str, **extra: str) -> str:
         """The words for a prompt, numbers spoken digit by digit."""
@@ -111,6 +131,16 @@ class Flow:
 
     def nav_for(self, node: Node) -> list[NavKey]:
         return [self.nav_keys[name] for name in node.nav if name in self.nav_keys]
+
+    def in_language(self, code: str | None) -> Flow | None:
+        """This flow in another of its languages (None: unknown); the first flow holds them all."""
+        if not code or code == self.code:
+            return self
+        return self.languages.get(code)
+
+    @property
+    def all_languages(self) -> tuple[Flow, ...]:
+        return (self, *self.languages.values())
 
 
 def load_schema() -> dict:
@@ -215,6 +245,8 @@ def build(flows: yamlfile.YamlDoc, prompts: yamlfile.YamlDoc, settings: dict) ->
         source=flows.file,
         confirm=(raw.get("understanding") or {}).get("confirm"),
         understander=_understander(raw, nodes, nav_keys, spoken_keys),
+        code=raw["voice"]["language"],
+        prompts_file=prompts.file,
     )
 
 
@@ -230,9 +262,11 @@ def menu_options(node: Node, nav: list[NavKey]) -> tuple[understanding.Option, .
     return tuple(options)
 
 
-def _understander(raw: dict, nodes: dict, nav_keys: dict, spoken_keys: dict) -> understanding.Understander:
+def _understander(raw: dict, nodes: dict, nav_keys: dict, spoken_keys: dict,
+                  conf: dict | None = None, lang: str = "en",
+                  markers: tuple[str, str] = ("yes", "no")) -> understanding.Understander:
     """Built once per flow, at start: the matcher indexes every menu's examples."""
-    conf = raw.get("understanding") or {}
+    conf = (raw.get("understanding") or {}) if conf is None else conf
     names = ("floor", "sure", "margin", "confidence")
     settings = understanding.Settings(**{n: float(conf[n]) for n in names if n in conf})
     menus = {}
@@ -243,7 +277,94 @@ def _understander(raw: dict, nodes: dict, nav_keys: dict, spoken_keys: dict) -> 
     return understanding.Understander(
         menus, raw["urgent"], conf.get("urgent_signals") or {}, spoken_keys,
         {str(w): str(k) for w, k in (conf.get("spoken_key_variants") or {}).items()},
-        [str(w) for w in conf.get("yes") or ()], [str(w) for w in conf.get("no") or ()], settings)
+        [str(w) for w in conf.get("yes") or ()], [str(w) for w in conf.get("no") or ()], settings,
+        lang, markers)
+
+
+# -- other languages -------------------------------------------------------------
+
+def _examples(texts) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(phrases, examples): the first example is the word the prompt asks for (the hint)."""
+    examples = tuple(str(t) for t in texts or ())
+    return tuple(e.lower() for e in examples[:1]), examples
+
+
+def _localised_node(node: Node, menus: dict, under: dict) -> Node:
+    """A menu's choices with this language's words; keys and targets stay the flow's."""
+    if node.type != "menu":
+        return node
+    mine = menus.get(node.id) or {}
+    choices = []
+    for choice in node.choices:
+        phrases, examples = _examples(mine.get(choice.to))
+        choices.append(replace(choice, phrases=phrases, examples=examples))
+    yes = node.yes
+    if yes is not None:
+        phrases, examples = _examples(mine.get("yes") or under.get("yes"))
+        yes = replace(yes, phrases=phrases, examples=examples)
+    return replace(node, choices=tuple(choices), yes=yes)
+
+
+def _text_map(words: dict, section: str) -> MappingProxyType:
+    return MappingProxyType({str(k): str(v) for k, v in (words.get(section) or {}).items()})
+
+
+def build_language(base: Flow, flows: yamlfile.YamlDoc, doc: yamlfile.YamlDoc) -> Flow:
+    """The same flow (steps, keys, targets) with another language's words, voice, hints and
+    understanding. Assumes the language checks passed (ivr.flowtools.languages)."""
+    raw, words = flows.data, doc.data
+    block = words["language"]
+    under = words.get("understanding") or {}
+    menus = under.get("menus") or {}
+    nav = under.get("nav") or {}
+    nodes = {nid: _localised_node(n, menus, under) for nid, n in base.nodes.items()}
+    nav_keys = {}
+    for name, key in base.nav_keys.items():
+        phrases, examples = _examples(nav.get(name))
+        nav_keys[name] = replace(key, phrases=phrases, examples=examples)
+    spoken_keys = {**base.spoken_keys,
+                   **{str(w).lower(): str(k) for w, k in (under.get("spoken_keys") or {}).items()}}
+    english = raw.get("understanding") or {}
+    conf = {**{k: v for k, v in english.items() if k in ("floor", "sure", "margin", "confidence")},
+            **{k: v for k, v in under.items() if k not in ("menus", "nav", "spoken_keys")}}
+    lang = str(block["code"]).split("-")[0]
+    markers = (str(under.get("yes_word", "yes")), str(under.get("no_word", "no")))
+    return replace(
+        base, code=str(block["code"]), url_language=str(block["code"]),
+        voice=str(block["voice"]), language=str(block.get("gather_language") or block["code"]),
+        nodes=MappingProxyType(nodes), nav_keys=MappingProxyType(nav_keys),
+        spoken_keys=MappingProxyType(spoken_keys),
+        prompts=_text_map(words, "prompts"), numbers=_text_map(words, "numbers"),
+        links=MappingProxyType({
+            k: Link(k, str(v.get("label", k)), str(v.get("url", "")))
+            for k, v in (words.get("links") or {}).items() if isinstance(v, dict)}),
+        safety=tuple(str(s) for s in words.get("safety") or ()),
+        sms=_text_map(words, "sms"), sms_ascii=_text_map(words, "sms_ascii"),
+        speech=bool(block.get("speech", True)),
+        draft=bool(block.get("draft")) or not block.get("reviewed_by"),
+        reviewed_by=block.get("reviewed_by") or None,
+        understander=_understander(raw, nodes, nav_keys, spoken_keys, conf, lang, markers),
+        offers=(), languages=MappingProxyType({}), prompts_file=doc.file,
+    )
+
+
+def with_languages(base: Flow, others: list[tuple[Flow, yamlfile.YamlDoc]]) -> Flow:
+    """The first language's flow, holding the others and offering each in its welcome."""
+    prompts, offers = dict(base.prompts), []
+    for other, doc in others:
+        block = doc.data["language"]
+        keys = []
+        for key in block.get("offer") or ():
+            prompts[f"{other.code}:{key}"] = other.prompts[key]
+            keys.append(f"{other.code}:{key}")
+        offers.append(Offer(other.code, str(block["key"]), tuple(keys), other.voice, other.language))
+    return replace(base, prompts=MappingProxyType(prompts), offers=tuple(offers),
+                   languages=MappingProxyType({other.code: other for other, _ in others}))
+
+
+def language_files(prompts_dir: str | Path, first: str = "en-GB") -> list[Path]:
+    """Every other language: prompts/<code>.yaml beside the first language's file."""
+    return sorted(p for p in Path(prompts_dir).glob("*.yaml") if p.stem != first)
 
 
 def prompts_file(prompts_dir: str | Path, language: str = "en-GB") -> Path:

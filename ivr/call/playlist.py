@@ -35,6 +35,7 @@ class Part:
     key: str = ""
     pause: float = 0.0
     choice: bool = False  # one of a menu's choices or keys, not its content
+    lang: str = ""  # another language's words (its offer), said in its voice
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,15 @@ def _content(flow: Flow, node: Node) -> list[Part]:
         if index and _pause(flow):
             parts.append(Part(node.id, pause=_pause(flow)))
         parts.append(Part(node.id, key))
+        if index == 0 and node.id == flow.start:
+            parts += _offers(flow, node)
     return parts
+
+
+def _offers(flow: Flow, node: Node) -> list[Part]:
+    """Right after the first sentence of the call (the 999 sentence): each other language's
+    999 sentence and its key, in its own voice, inside the <Gather> (its key counts)."""
+    return [Part(node.id, key, lang=offer.code) for offer in flow.offers for key in offer.prompts]
 
 
 def _choices(flow: Flow, node: Node) -> list[Part]:

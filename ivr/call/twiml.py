@@ -18,8 +18,8 @@ from ivr.call.flow import Flow, Node
 CACHE_SIZE = 4096  # distinct (step, read-back) pairs kept; the flow has a few hundred
 
 
-def state_query(state: CallState, tries: bool = True) -> str:
-    params = {}
+def state_query(state: CallState, tries: bool = True, language: str | None = None) -> str:
+    params = {"l": language} if language else {}
     if tries and state.tries:
         params["t"] = str(state.tries)
     if state.heard:
@@ -29,9 +29,10 @@ def state_query(state: CallState, tries: bool = True) -> str:
     return f"?{urlencode(params, safe=',')}" if params else ""
 
 
-def action_url(kind: str, state: CallState, tries: bool = True) -> str:
-    """Path-absolute, so Twilio resolves it against our host whatever URL it is on."""
-    return f"/voice/{kind}/{state.node}{state_query(state, tries)}"
+def action_url(kind: str, state: CallState, tries: bool = True, language: str | None = None) -> str:
+    """Path-absolute, so Twilio resolves it against our host whatever URL it is on.
+    The call's language (any but the first) travels here too, as l=pl-PL."""
+    return f"/voice/{kind}/{state.node}{state_query(state, tries, language)}"
 
 
 class Renderer:
@@ -40,14 +41,19 @@ class Renderer:
         self.render = functools.lru_cache(maxsize=CACHE_SIZE)(self._render)
 
     # -- words ---------------------------------------------------------------
-    def _say(self, parent, prompt_key: str, extra: dict) -> None:
+    def _say(self, parent, prompt_key: str, extra: dict, lang: str = "") -> None:
         flow = self.flow
-        parent.say(flow.spoken(prompt_key, **extra), voice=flow.voice, language=flow.language)
+        offer = next((o for o in flow.offers if o.code == lang), None) if lang else None
+        voice, language = (offer.voice, offer.language) if offer else (flow.voice, flow.language)
+        parent.say(flow.spoken(prompt_key, **extra), voice=voice, language=language)
+
+    def _url(self, kind: str, state: CallState, tries: bool = True) -> str:
+        return action_url(kind, state, tries, self.flow.url_language)
 
     def _play(self, parent, parts, extra: dict) -> None:
         for part in parts:
             if part.key:
-                self._say(parent, part.key, extra)
+                self._say(parent, part.key, extra, part.lang)
             elif part.pause:
                 parent.pause(length=int(part.pause) or 1)
 
@@ -64,7 +70,9 @@ class Renderer:
         return response.gather(**gather_options)
 
     def _menu(self, response, node: Node, step: Step) -> Gather:
-        url = action_url("answer", step.state)
+        url = self._url("answer", step.state)
+        if not self.flow.speech:  # a language Twilio cannot recognise: keys alone
+            return self._gather(response, node, url, input="dtmf", num_digits=1, finish_on_key="")
         phrases = [p for c in (*node.choices, *([node.yes] if node.yes else [])) for p in c.phrases]
         phrases += [p for nav in self.flow.nav_for(node) for p in nav.phrases]
         return self._gather(
@@ -78,12 +86,12 @@ class Renderer:
         )
 
     def _number_entry(self, response, node: Node, step: Step) -> Gather:
-        url = action_url("number", step.state)
+        url = self._url("number", step.state)
         return self._gather(response, node, url, input="dtmf", finish_on_key="#",
                             num_digits=15)
 
     def _dial(self, response, node: Node, step: Step) -> None:
-        dial = response.dial(action=action_url("dialled", step.state, tries=False),
+        dial = response.dial(action=self._url("dialled", step.state, tries=False),
                              method="POST", timeout=node.timeout or 30)
         dial.number(self.flow.settings[node.dial])
 

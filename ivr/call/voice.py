@@ -11,7 +11,7 @@ import logging
 from dataclasses import replace
 from datetime import UTC, datetime
 
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response, g, request
 from werkzeug.routing import PathConverter
 
 from ivr.call import content, engine, hours
@@ -50,8 +50,12 @@ def _twiml(xml: str, step: Step | None = None) -> Response:
         return Response(xml, status=200, content_type=TWIML_TYPE)
     # X-Calm-Line-Steps: for the simulator's transcript and the events; Twilio ignores it
     steps = step.play if step.node in step.play else (*step.play, step.node)
-    return Response(xml, status=200, content_type=TWIML_TYPE,
-                    headers=(("X-Calm-Line-Steps", ",".join(steps)),))
+    headers = [("X-Calm-Line-Steps", ",".join(steps))]
+    language = content.language()
+    if language:  # for the figures by language: "pl-PL", or "pl-PL;chosen" when chosen now
+        chosen = ";chosen" if g.get("calm_line_language") else ""
+        headers.append(("X-Calm-Line-Language", language + chosen))
+    return Response(xml, status=200, content_type=TWIML_TYPE, headers=headers)
 
 
 def _call_tag() -> str:
@@ -109,7 +113,8 @@ def _carry_out(step: Step) -> Step:
         try:
             if kind == "text_request":
                 outcome = outbox.request_text(call_sid, request.form.get("From"),
-                                              sorted(step.state.heard), simulated=_simulated())
+                                              sorted(step.state.heard), simulated=_simulated(),
+                                              language=flow.code)
             else:
                 outcome = outbox.confirm_number(call_sid)
         except Exception:
@@ -189,11 +194,28 @@ def step(node_id):
     return _respond(engine.enter(content.flow(), node_id, _state(node_id).heard))
 
 
+def _chosen_language(node_id: str, digits: str | None) -> str | None:
+    """The language whose key the caller pressed (7 for Polish, offered in the welcome),
+    at a menu that does not use that key itself; None otherwise."""
+    flow = content.flow()
+    node = flow.nodes.get(node_id)
+    digits = (digits or "").strip()
+    if node is None or node.type != "menu" or digits in engine.menu_keys(flow, node):
+        return None
+    return next((offer.code for offer in flow.offers if offer.key == digits), None)
+
+
 @bp.post("/answer/<node_id>")
 @twilio_signed
 @never_fail
 def answer(node_id):
     form = request.form
+    chosen = _chosen_language(node_id, form.get("Digits"))
+    if chosen:  # from here on every URL carries l=<code>: the whole call is in that language
+        content.choose(chosen)
+        log.info("call %s chose %s", _call_tag(), chosen)
+        flow = content.flow()
+        return _respond(engine.enter(flow, flow.start, _state(node_id).heard))
     return _respond(engine.answer(content.flow(), _state(node_id), form.get("Digits"),
                                   form.get("SpeechResult"), _confidence()))
 
@@ -208,7 +230,7 @@ def number(node_id):
     if mobile:
         try:
             outbox.stage_number(request.form.get("CallSid", ""), mobile, sorted(state.heard),
-                                simulated=_simulated())
+                                simulated=_simulated(), language=flow.code)
         except Exception:
             log.exception("could not keep the keyed-in number for call %s", _call_tag())
             node = flow.nodes.get(node_id)

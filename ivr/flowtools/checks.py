@@ -107,12 +107,15 @@ CODES = {
     "E050": ("error", "a prompt with no source, or a number, link or claim that sources.yaml does not back"),
     "E045": ("error", "a text lacks a link's label, a link, or a number the caller heard"),
     "E046": ("error", "opening hours that cannot be read (a day, a time or a date)"),
+    "E047": ("error", "a language file lacks a key the first language has, or its `language:` block"),
+    "E048": ("error", "the key that chooses a language is used by a menu or by another language"),
     "E044": ("error", "an example that the line understands as another choice, or that two choices share"),
     "W001": ("warning", "a prompt, link or number that nothing uses"),
     "W002": ("warning", "a step talks for more than 45 seconds before its choices"),
     "W004": ("warning", "a menu with more than five choices"),
     "W005": ("warning", "a choice with fewer than 8 examples of what a caller might say"),
     "W006": ("warning", "the first key of a call counts later than 10 seconds in"),
+    "W007": ("warning", "a language\'s words are a draft, not yet signed off by a fluent speaker"),
 }
 
 
@@ -132,3 +135,8 @@ def run_all(flow: Flow, flows: YamlDoc, prompts: YamlDoc) -> list[Problem]:
     # A code's severity is set once, in CODES.
     return sorted({dataclasses.replace(p, severity=CODES.get(p.code, (p.severity,))[0])
                    for p in problems})
+
+
+def with_severity(problem: Problem) -> Problem:
+    """A code's severity is set once, in CODES."""
+    return dataclasses.replace(problem, severity=CODES.get(problem.code, (problem.severity,))[0])

@@ -202,7 +202,9 @@ def graph_command(flows_file, prompts_dir, fmt, output, all_edges):
 @click.option("--diff", "against", metavar="REV",
               help="What callers hear differently from REV: a git revision (HEAD~1, main) or a "
                    "folder holding flows.yaml and prompts/.")
-def script_command(flows_file, prompts_dir, fmt, output, technical, against):
+@click.option("--lang", "lang", metavar="CODE",
+              help="The line in another language (pl-PL): its words, hints and examples.")
+def script_command(flows_file, prompts_dir, fmt, output, technical, against, lang):
     """The whole line in plain words, for sign-off (or, with --diff, what a change alters).
 
     Every step's words, where each key and phrase leads, the text, every path
@@ -228,9 +230,31 @@ def script_command(flows_file, prompts_dir, fmt, output, technical, against):
         _write(script.to_html(blocks) if fmt == "html" else script.to_markdown(blocks), output)
         return
     files = [Path(flows_file), flow_module.prompts_file(prompts_dir)]
+    if lang:
+        every = _in_language(flows_file, prompts_dir, lang)
+        files.append(flow_module.prompts_file(prompts_dir, lang))
     make = script.document if technical else script.staff_document
     blocks = make(every, raw_nodes, files, [relative(p) for p in problems], optional)
+    if lang and every.draft:
+        blocks.insert(0, ("p", f"draft: not yet reviewed by a fluent speaker ({lang}: "
+                               f"reviewed_by is empty in prompts/{lang}.yaml; docs/translation.md)"))
     _write(script.to_html(blocks) if fmt == "html" else script.to_markdown(blocks), output)
+
+
+def _in_language(flows_file, prompts_dir, lang: str):
+    """The flow (every optional choice on) in another of its languages; a clear error else."""
+    from ivr.flowtools import validate
+
+    try:
+        first, _ = validate.load(flows_file, prompts_dir, dict(flow_module.ALL_OPTIONAL))
+    except FlowError as exc:
+        raise click.ClickException("the flow has errors (run ivr check):\n"
+                                   + "\n".join(map(_shown, exc.errors))) from None
+    flow = first.in_language(lang)
+    if flow is None:
+        known = ", ".join(f.code for f in first.all_languages)
+        raise click.UsageError(f"--lang {lang}: no prompts/{lang}.yaml (languages: {known})")
+    return flow
 
 
 def _default_paths() -> list[str]:

@@ -11,7 +11,7 @@ import os
 from ivr import config
 from ivr.call import flow as flow_module
 from ivr.call.flow import Flow
-from ivr.flowtools import checks
+from ivr.flowtools import checks, languages
 from ivr.problems import FlowError, Problem
 
 
@@ -34,9 +34,14 @@ def load(flows_file, prompts_dir, settings: dict | None = None) -> tuple[Flow, l
     # only a setting unlocks (dialling the NSPCC) is checked too.
     every_choice = flow_module.build(flows_doc, prompts_doc, {**settings, **flow_module.ALL_OPTIONAL})
     problems = checks.run_all(every_choice, flows_doc, prompts_doc)
+    # Every other language (prompts/<code>.yaml), checked on the same flow.
+    others, more = languages.load(every_choice, prompts_doc, flows_doc, prompts_dir)
+    problems = sorted({*problems, *(checks.with_severity(p) for p in more)})
+    problems += languages.offer_words(flow_module.with_languages(every_choice, others))
     if any(p.severity == "error" for p in problems):
         raise FlowError(problems)
-    return flow_module.build(flows_doc, prompts_doc, settings), problems
+    first = flow_module.build(flows_doc, prompts_doc, settings)
+    return languages.rebuild(first, flows_doc, others), problems
 
 
 def default_flows() -> str:

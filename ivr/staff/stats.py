@@ -142,8 +142,11 @@ def figures(start: datetime, now: datetime | None = None, flow=None,
     hang_ups: Counter = Counter()
     offered = asked = too_many = errors = 0
     durations = []
+    languages: Counter = Counter()
     for key, rows in calls.items():
         kinds = {row.kind for row in rows}
+        chose = [row.detail for row in rows if row.kind == "language"]
+        languages[chose[-1] if chose else getattr(flow, "code", "en-GB")] += 1
         offered += "text_offered" in kinds
         asked += "text_accepted" in kinds
         too_many += "too_many_tries" in kinds
@@ -193,6 +196,7 @@ def figures(start: datetime, now: datetime | None = None, flow=None,
         "branches": branches,
         "endings": {name: endings[name] for name in ENDINGS},
         "hang_up_at": [{"step": step, "calls": count} for step, count in hang_ups.most_common()],
+        "languages": dict(languages.most_common()),  # calls by the language they ended in
         "calls_with_too_many_tries": too_many,
         "calls_with_errors": errors,
         "texts": texts,
@@ -320,6 +324,9 @@ def report(data: dict) -> str:
     for day in data["per_day"]:
         bar = "#" * round(30 * day["calls"] / peak)
         lines.append(f"  {day['day']} {day['weekday']}  {day['calls']:>5}  {bar}")
+    if data.get("languages"):
+        lines += ["", "Calls by language: " + ", ".join(
+            f"{code} {count}" for code, count in data["languages"].items())]
     lines += ["", "Main menu: share of calls choosing each branch"]
     for b in data["branches"]:
         lines.append(f"  {b['key']} {b['step']:<14} {b['calls']:>5}  {percent(b['share']):>4}"

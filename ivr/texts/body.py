@@ -7,6 +7,7 @@ TEXT_MAX_SEGMENTS (default MAX_SEGMENTS), it goes as two texts, in order.
 """
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 
 from ivr.call.wording import placeholders
@@ -125,6 +126,23 @@ def _numbered(first_line: str, index: int, count: int) -> str:
 
 
 def compose_parts(flow, branches: list[str], limit: int | None = None) -> list[str]:
+    """The texts for a caller who heard ``branches``, in the flow's language.
+
+    A language with its own letters (Polish) has its lines twice: with the letters
+    (``sms``: UCS-2, 70 characters a segment) and without (``sms_ascii``: GSM-7, 160).
+    The letters read best, so they go when they take no more texts than the plain
+    lines; otherwise the plain lines, which fit more than twice as much in a segment
+    (docs/translation.md).
+    """
+    plain_lines = getattr(flow, "sms_ascii", None)
+    marked = _compose_parts(flow, branches, limit)
+    if not plain_lines:
+        return marked
+    ascii_parts = _compose_parts(dataclasses.replace(flow, sms=plain_lines), branches, limit)
+    return marked if len(marked) <= len(ascii_parts) else ascii_parts
+
+
+def _compose_parts(flow, branches: list[str], limit: int | None = None) -> list[str]:
     """The texts for a caller who heard ``branches`` (node ids of flows.yaml), in order.
 
     One text when everything fits in ``limit`` segments (TEXT_MAX_SEGMENTS):

@@ -62,8 +62,10 @@ def _hold() -> timedelta:
     return timedelta(minutes=float(current_app.config.get("TEXT_HOLD_MINUTES", 10)))
 
 
-def _flow():
-    return current_app.extensions["calm_line.flow"]
+def _flow(language: str | None = None):
+    """The flow in the caller's language (the first language's when unknown)."""
+    first = current_app.extensions["calm_line.flow"]
+    return first.in_language(language) or first
 
 
 def _row_for_call(conn, key: str):
@@ -77,8 +79,9 @@ def is_opted_out(conn, number_hash: str) -> bool:
     return found is not None
 
 
-def _text_fields(number: str, branches: list[str], simulated: bool) -> dict:
-    flow = _flow()
+def _text_fields(number: str, branches: list[str], simulated: bool,
+                 language: str | None = None) -> dict:
+    flow = _flow(language)
     heard = sorted({b for b in branches or () if isinstance(b, str) and b in flow.nodes})
     parts = textbody.compose_parts(flow, heard)
     return {
@@ -90,6 +93,7 @@ def _text_fields(number: str, branches: list[str], simulated: bool) -> dict:
         "parts_sent": 0,
         "segments": sum(textbody.segments(part) for part in parts),
         "simulated": bool(simulated),
+        "language": flow.code,
     }
 
 
@@ -131,7 +135,7 @@ def _insert_or_replace(conn, key: str, values: dict, *, replace_statuses: tuple[
 
 
 def request_text(call_sid: str, caller: str | None, branches: list[str], *,
-                 simulated: bool = False) -> str:
+                 simulated: bool = False, language: str | None = None) -> str:
     """The caller said yes. Returns "queued", "need_number", "abroad" (a mobile we do
     not text: ask for another, saying why), "opted_out" or "limited" (too many texts).
 
@@ -154,7 +158,7 @@ def request_text(call_sid: str, caller: str | None, branches: list[str], *,
             log.info("call %s: caller's number %s cannot get texts (%s); asking for a mobile",
                      tag, mask_number(caller) or "(withheld)", why)
             return "abroad" if why == phones.ABROAD else "need_number"
-        fields = _text_fields(mobile, branches, simulated)
+        fields = _text_fields(mobile, branches, simulated, language)
         if is_opted_out(conn, fields["to_hash"]):
             log.info("call %s: %s has opted out of texts", tag, mask_number(mobile))
             return "opted_out"
@@ -175,7 +179,7 @@ def request_text(call_sid: str, caller: str | None, branches: list[str], *,
 
 
 def stage_number(call_sid: str, number_e164: str, branches: list[str], *,
-                 simulated: bool = False) -> None:
+                 simulated: bool = False, language: str | None = None) -> None:
     """Keep a keyed-in mobile number until the caller confirms it (replaces an earlier one).
 
     Raises ValueError for a number the line does not text (the webhook checks first).
@@ -184,7 +188,7 @@ def stage_number(call_sid: str, number_e164: str, branches: list[str], *,
         raise ValueError("not a mobile number the line texts")
     key = store.call_key(call_sid)
     now = store.utcnow()
-    fields = _text_fields(number_e164, branches, simulated)
+    fields = _text_fields(number_e164, branches, simulated, language)
     with store.begin() as conn:
         if _spent(conn, key):
             log.warning("call %s: its text was dealt with long ago; keyed-in number ignored",

@@ -17,6 +17,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 FLOWS = "flows.yaml"
 PROMPTS = "prompts/en-GB.yaml"
+POLISH = "prompts/pl-PL.yaml"  # copied only into the cases that edit it (issue 18)
 
 def _school_urgent_choice() -> str:
     """The school menu's key 9 choice, from "choices:" to the next key (examples and all)."""
@@ -173,6 +174,16 @@ CASES: dict[str, list[tuple[str, str | None, str, str]]] = {
         (FLOWS, "  main:\n", "          - the school\n",
          "          - the school\n          - the school says he is being blackmailed  # expect: E044\n"),
     ],
+    "E047-language-missing-key": [
+        (POLISH, "\nprompts:\n", '  goodbye.bye: "Trzymaj się. Do widzenia."\n', ""),
+        (POLISH, "\nprompts:\n", '{emergency}."\n', '{emergency}."  # expect: E047\n'),
+    ],
+    "E048-language-key-used": [
+        (POLISH, None, '  key: "7"', '  key: "4"  # expect: E048\n  #'),
+    ],
+    "W007-language-draft": [
+        (POLISH, "\nlanguage:\n", "  name: Polski\n", "  name: Polski  # expect: W007\n"),
+    ],
     "W005-few-examples": [
         (FLOWS, "  school:\n", '      - key: "4"\n',
          '      - key: "3"\n        to: steps\n        phrases: [steps]\n'
@@ -220,13 +231,16 @@ def _apply(text: str, anchor: str | None, old: str, new: str, where: str) -> str
 
 
 def make(out: Path = HERE) -> list[Path]:
-    shipped = {name: (REPO / name).read_text(encoding="utf-8") for name in (FLOWS, PROMPTS)}
+    shipped = {name: (REPO / name).read_text(encoding="utf-8") for name in (FLOWS, PROMPTS, POLISH)}
     made = []
     for case, edits in CASES.items():
-        texts = dict(shipped)
+        texts = {name: shipped[name] for name in (FLOWS, PROMPTS)}
+        if any(name == POLISH for name, *_ in edits):
+            texts[POLISH] = shipped[POLISH]
         for name, anchor, old, new in edits:
             texts[name] = _apply(texts[name], anchor, old, new, f"{case}/{name}")
         made.append(_write(out / case, texts))
+    shipped.pop(POLISH)
     # Two mistakes no edit of the shipped text can make:
     texts = dict(shipped)  # E000: the prompts saved in another encoding than UTF-8
     texts[PROMPTS] = "# expect: E000 (saved as Latin-1, not UTF-8: £)\n" + shipped[PROMPTS]

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from ivr.call.understanding import keys, matcher, safety
-from ivr.call.understanding.normalise import lemmas, normalise, warm
+from ivr.call.understanding.normalise import lemmas, normalise, surface, warm, warm_language
 
 NAV = ("repeat", "home", "finish")
 
@@ -87,33 +87,42 @@ class Understander:
     def __init__(self, menus: Mapping[str, tuple[Option, ...]], urgent: str,
                  signals: Mapping[str, list[str]], spoken_keys: Mapping[str, str],
                  key_variants: Mapping[str, str], yes: list[str], no: list[str],
-                 settings: Settings = Settings()):
+                 settings: Settings = Settings(), lang: str = "en",
+                 markers: tuple[str, str] = ("yes", "no")):
         warm()
+        if lang != "en":
+            warm_language(lang)
+        self.lang = lang
         self.urgent = urgent
-        self.lexicon = safety.compile_lexicon(signals)
-        self.spoken_keys = MappingProxyType({normalise(k): v for k, v in spoken_keys.items()})
-        self.key_variants = MappingProxyType({normalise(k): v for k, v in key_variants.items()})
-        self.yes = frozenset(normalise(w) for w in yes)
-        self.no = frozenset(normalise(w) for w in no)
+        self.lexicon = safety.compile_lexicon(signals, lang)
+        self.spoken_keys = MappingProxyType({self._plain(k): v for k, v in spoken_keys.items()})
+        self.key_variants = MappingProxyType({self._plain(k): v for k, v in key_variants.items()})
+        self.yes = frozenset(self._plain(w) for w in yes)
+        self.no = frozenset(self._plain(w) for w in no)
         self.settings = settings
         self.menus = MappingProxyType({
             menu_id: Menu(menu_id, options,
                           next((o.label for o in options if o.label == urgent), None),
-                          _yes_no_label(options, "yes"), _yes_no_label(options, "no"),
-                          matcher.build((o.label, o.texts) for o in options))
+                          _yes_no_label(options, markers[0]), _yes_no_label(options, markers[1]),
+                          matcher.build(((o.label, o.texts) for o in options), lang))
             for menu_id, options in menus.items()
         })
 
+    def _plain(self, text: str) -> str:
+        """Normalised, and folded outside English (so "tak" and "szkoła" match either way)."""
+        return " ".join(surface(w, self.lang) for w in normalise(text).split())
+
     def understand(self, menu_id: str, speech: str) -> Understanding:
         menu = self.menus[menu_id]
-        words = tuple(normalise(speech).split())
+        said = tuple(normalise(speech).split())
+        words = tuple(surface(w, self.lang) for w in said)
         if not words:
             return Understanding(None, None, 0.0, "none")
         key = keys.spoken_key(words, self.spoken_keys, self.key_variants)
         option = menu.by_key(key) if key else None
         if option:
             return Understanding(option.label, option.key, 1.0, "key")
-        hits = safety.hits(self.lexicon, words, lemmas(words))
+        hits = safety.hits(self.lexicon, words, lemmas(said, self.lang))
         live = [h.signal.text for h in hits if not h.negated]
         heard = tuple(live + [f"not {h.signal.text}" for h in hits if h.negated])
         if live and menu.urgent:

@@ -18,7 +18,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from ivr.call.understanding.normalise import lemma, normalise
+from ivr.call.understanding.normalise import lemma, normalise, surface
 
 CHAR_SIZES = (3, 4, 5)
 WEIGHTS = {"w": 1.0, "b": 0.6, "c": 0.5}  # how much each kind of feature counts
@@ -29,9 +29,9 @@ STOP = frozenset({"a", "an", "the", "i", "to", "it", "is", "be", "of", "and", "m
                   "thanks", "thank", "ok", "sorry", "well", "actually", "really"})
 
 
-def features(text: str) -> Counter:
-    words = normalise(text).split()
-    lemmas = [lemma(w) for w in words]
+def features(text: str, lang: str = "en") -> Counter:
+    words = [surface(w, lang) for w in normalise(text).split()]
+    lemmas = [lemma(w, lang) for w in normalise(text).split()]
     found: Counter = Counter()
     content = [w for w in lemmas if w not in STOP] or lemmas
     for w in content:
@@ -55,11 +55,12 @@ class Example:
 class Matcher:
     """One menu's examples, indexed. `scores(text)` -> {label: score}, closest examples."""
 
-    def __init__(self, examples: Sequence[Example]):
+    def __init__(self, examples: Sequence[Example], lang: str = "en"):
+        self.lang = lang
         self.examples = tuple(examples)
         self.labels = tuple(dict.fromkeys(e.label for e in self.examples))
         self.example_labels = tuple(e.label for e in self.examples)
-        counts = [features(e.text) for e in self.examples]
+        counts = [features(e.text, lang) for e in self.examples]
         df: Counter = Counter()
         for c in counts:
             df.update(c.keys())
@@ -79,7 +80,7 @@ class Matcher:
 
     def similarities(self, text: str) -> dict[int, float]:
         sims: dict[int, float] = defaultdict(float)
-        for f, w in self._vector(features(text)).items():
+        for f, w in self._vector(features(text, self.lang)).items():
             for i, ew in self.index.get(f, ()):
                 sims[i] += w * ew
         return sims
@@ -99,8 +100,8 @@ class Matcher:
         return best, closest
 
 
-def build(options: Iterable[tuple[str, Iterable[str]]]) -> Matcher:
+def build(options: Iterable[tuple[str, Iterable[str]]], lang: str = "en") -> Matcher:
     """options: (label, texts). The same text under two labels is kept for both
     (`ivr check` reports it, E043); twice under one label, once."""
     examples = dict.fromkeys(Example(label, str(t)) for label, texts in options for t in texts)
-    return Matcher(list(examples))
+    return Matcher(list(examples), lang)

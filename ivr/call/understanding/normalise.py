@@ -67,20 +67,45 @@ def normalise(speech: str) -> str:
     return " ".join(w for w in text.split() if w not in FILLERS)
 
 
+# Letters a recogniser or a phone may give without their marks ("szkola" for "szkoła"):
+# folded on both sides, so an example and a caller's words meet either way.
+_FOLD = str.maketrans("ąćęłńóśźż", "acelnoszz")
+
+
+def fold(word: str) -> str:
+    """'szkołą' -> 'szkola': Polish letters as plain ones (no effect on English)."""
+    return word.translate(_FOLD)
+
+
 @functools.lru_cache(maxsize=65536)
-def lemma(word: str) -> str:
-    """A word's dictionary form ("threatening" -> "threaten"), English."""
-    return simplemma.lemmatize(word, lang="en").lower()
+def lemma(word: str, lang: str = "en") -> str:
+    """A word's dictionary form ("threatening" -> "threaten"; "szkole" -> "szkoła"), in the
+    language's simplemma dictionary; for Polish, folded (fold) so marks never matter."""
+    try:
+        found = simplemma.lemmatize(word, lang=lang).lower()
+    except ValueError:  # a language simplemma has no dictionary for: the word as said
+        found = word.lower()
+    return found if lang == "en" else fold(found)
 
 
 def words(text: str) -> tuple[str, ...]:
     return tuple(normalise(text).split())
 
 
-def lemmas(tokens: tuple[str, ...]) -> tuple[str, ...]:
-    return tuple(lemma(t) for t in tokens)
+def lemmas(tokens: tuple[str, ...], lang: str = "en") -> tuple[str, ...]:
+    return tuple(lemma(t, lang) for t in tokens)
+
+
+def surface(word: str, lang: str = "en") -> str:
+    """The word as the layers compare it: as said in English, folded in other languages."""
+    return word if lang == "en" else fold(word)
 
 
 def warm() -> None:
     """simplemma loads its dictionary on first use (a tenth of a second): do it at start."""
     lemma("threatening")
+
+
+def warm_language(lang: str) -> None:
+    """The same for another language's dictionary (Polish: a second or so, once)."""
+    lemma("szkole", lang)

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from ivr.call.understanding.normalise import lemma, normalise
+from ivr.call.understanding.normalise import lemma, normalise, surface
 
 GAP = 3  # words a `...` may skip
 NEGATION_WINDOW = 3  # words before a signal in which a negation cancels it
@@ -28,7 +28,17 @@ GLUE = frozenset({"is", "are", "be", "being", "been", "was", "were", "in", "any"
                   "really", "actually", "at", "so", "too", "currently", "of", "it", "that",
                   "immediate", "immediately", "real", "under", "one", "he", "she", "they", "we",
                   "there", "this", "anything", "like"})
-CONDITIONAL = frozenset({"if", "unless", "or"})  # "if she doesn't pay" denies nothing
+CONDITIONAL = frozenset({"if", "unless", "or"})
+# The same three lists for other languages, their words folded (normalise.fold).
+OTHER = {
+    "pl": (frozenset({"nie", "nikt", "nigdy", "nic", "zaden", "zadnego", "zadnej", "bez"}),
+           # "to nie [jest] nagly wypadek", "nikt [jej] nie szantazuje"
+           frozenset({"jest", "sa", "w", "zadnym", "zadnej", "to", "go", "jej", "ja", "mu", "on",
+                      "ona", "oni", "ich", "naprawde", "wcale", "zaden", "nie", "ma", "zadne",
+                      "bezposrednim", "bezposredniego", "bezposrednie", "bezposredniej",
+                      "potrzebuje", "potrzebujemy", "trzeba", "mamy", "zadnego"}),
+           frozenset({"jesli", "jezeli", "gdyby", "albo", "czy"})),
+}  # "if she doesn't pay" denies nothing
 
 
 @dataclass(frozen=True)
@@ -46,7 +56,7 @@ class Hit:
     negated: bool
 
 
-def compile_signal(category: str, text: str) -> Signal:
+def compile_signal(category: str, text: str, lang: str = "en") -> Signal:
     terms: list[frozenset[str] | None] = []
     for part in text.split():
         if part == "...":
@@ -56,26 +66,32 @@ def compile_signal(category: str, text: str) -> Signal:
         for option in part.split("|"):
             exact = option.startswith("=")  # =missing: that form only, not "missed"
             for word in normalise(option.lstrip("=")).split():  # "can't": keep the first word
-                options |= {"=" + word} if exact else {word, lemma(word)}
+                said = surface(word, lang)  # the lemma from the word as written (marks help)
+                options |= {"=" + said} if exact else {said, lemma(word, lang)}
                 break
         terms.append(frozenset(options))
-    negative = any(t and t & NEGATIONS for t in terms)
+    negations = OTHER.get(lang, (NEGATIONS,))[0]
+    negative = any(t and t & negations for t in terms)
     return Signal(category, text, tuple(terms), negative)
 
 
 class Lexicon:
     """The signals, indexed by the words they can start with: a sentence is read once."""
 
-    def __init__(self, signals: Iterable[Signal]):
+    def __init__(self, signals: Iterable[Signal], lang: str = "en"):
         self.signals = tuple(signals)
+        self.negations, self.glue, self.conditional = OTHER.get(lang, (NEGATIONS, GLUE, CONDITIONAL))
+        # Polish puts "jest w bezpośrednim" between "nie" and the danger: one word more.
+        self.window = NEGATION_WINDOW + (lang != "en")
         self.starts: dict[str, list[Signal]] = {}
         for signal in self.signals:
             for word in signal.terms[0] or ():
                 self.starts.setdefault(word, []).append(signal)
 
 
-def compile_lexicon(signals: Mapping[str, Iterable[str]]) -> Lexicon:
-    return Lexicon(compile_signal(cat, text) for cat, texts in signals.items() for text in texts)
+def compile_lexicon(signals: Mapping[str, Iterable[str]], lang: str = "en") -> Lexicon:
+    return Lexicon((compile_signal(cat, text, lang) for cat, texts in signals.items()
+                    for text in texts), lang)
 
 
 def _matches_at(terms, words, lemmas, at: int) -> bool:
@@ -95,13 +111,13 @@ def _term_matches(term: frozenset[str], word: str, lem: str) -> bool:
     return word in term or lem in term or "=" + word in term
 
 
-def _negated(words: tuple[str, ...], start: int) -> bool:
+def _negated(lexicon: Lexicon, words: tuple[str, ...], start: int) -> bool:
     """A negation just before the signal, with only glue words between, and not in an
     "if ... not" clause."""
-    for at in range(start - 1, max(-1, start - 1 - NEGATION_WINDOW), -1):
-        if words[at] in NEGATIONS:
-            return not any(w in CONDITIONAL for w in words[max(0, at - 3):at])
-        if words[at] not in GLUE:
+    for at in range(start - 1, max(-1, start - 1 - lexicon.window), -1):
+        if words[at] in lexicon.negations:
+            return not any(w in lexicon.conditional for w in words[max(0, at - 3):at])
+        if words[at] not in lexicon.glue:
             return False
     return False
 
@@ -114,5 +130,5 @@ def hits(lexicon: Lexicon, words: tuple[str, ...], lemmas: tuple[str, ...]) -> l
                     *lexicon.starts.get("=" + word, ()))
         for signal in starting:
             if signal not in found and _matches_at(signal.terms, words, lemmas, at):
-                found[signal] = Hit(signal, at, not signal.negative and _negated(words, at))
+                found[signal] = Hit(signal, at, not signal.negative and _negated(lexicon, words, at))
     return list(found.values())

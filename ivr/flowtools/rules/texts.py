@@ -27,7 +27,10 @@ def check_texts(flow: Flow, flows: YamlDoc, prompts: YamlDoc) -> list[Problem]:
     characters only, at most two texts of TEXT_MAX_SEGMENTS segments, every link with its
     label, every number the caller heard."""
     problems = []
-    sources: list[tuple[tuple, str]] = [(("sms", key), flow.written(text)) for key, text in flow.sms.items()]
+    # A language with its own letters (sms_ascii beside sms) may send them (UCS-2):
+    # its plain lines must be GSM-7 and every text must still fit (body.compose_parts).
+    section, lines = ("sms_ascii", flow.sms_ascii) if flow.sms_ascii else ("sms", flow.sms)
+    sources: list[tuple[tuple, str]] = [((section, key), flow.written(text)) for key, text in lines.items()]
     for key, link in flow.links.items():
         sources += [(("links", key, "label"), link.label), (("links", key, "url"), link.url)]
     for path, text in sources:
@@ -38,7 +41,7 @@ def check_texts(flow: Flow, flows: YamlDoc, prompts: YamlDoc) -> list[Problem]:
                 f"{'.'.join(map(str, path))} has {', '.join(repr(ch) for ch in odd)}, not in the "
                 f"GSM-7 alphabet of texts: one such character makes the whole text cost twice as "
                 f"many segments; write it with plain letters"))
-        elif path[0] == "sms" and textbody.segments(textbody.plain(text)) > textbody.max_segments(flow):
+        elif path[0] == section and textbody.segments(textbody.plain(text)) > textbody.max_segments(flow):
             problems.append(prompts.problem(
                 path, "E041", f"{'.'.join(map(str, path))} alone is longer than "
                               f"{textbody.max_segments(flow)} "
@@ -90,7 +93,7 @@ def _text_problem(flow: Flow, flows: YamlDoc, prompts: YamlDoc, heard: list[str]
     who = ", ".join(repr(b) for b in heard) or "no step with links"
     doc, where = (flows, node_path(heard[-1], "links")) if heard else (prompts, ("sms",))
     odd = _not_gsm("".join(parts))
-    if odd:
+    if odd and not flow.sms_ascii:
         return doc.problem(where, "E040", f"the text for a caller who heard {who} has "
                                           f"{odd!r}, outside the GSM-7 alphabet")
     counts = [textbody.segments(part) for part in parts]

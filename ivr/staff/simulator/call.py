@@ -186,6 +186,16 @@ class SimulatedCall:
             raise ScriptError("this call has already started")
         return self._play("dial", "", self.caller.dial)
 
+    def choose_language(self, code: str) -> list[Entry]:
+        """Choose another language as a caller does: its key (7 for Polish) in the welcome."""
+        offers = {o.code: o for o in getattr(self.flow, "offers", ())}
+        if code not in offers:
+            known = ", ".join(offers) or "none"
+            raise ScriptError(f"{code!r} is not a language the line offers (offered: {known})")
+        entries = self.key(offers[code].key)
+        self.flow = self.flow.in_language(code)
+        return entries
+
     def key(self, key: str) -> list[Entry]:
         """One key, as a caller presses it: sent at once to a menu; at a number step
         collected until # (which Twilio does not send) or numDigits keys."""

@@ -198,10 +198,12 @@ def _prepare_database() -> None:
               help="Drive a running server (signs with TWILIO_AUTH_TOKEN) instead of this process.")
 @click.option("--speak", is_flag=True, help="Read the words aloud with espeak-ng.")
 @click.option("--verbose", "-v", is_flag=True, help="Show the app's log lines too.")
+@click.option("--lang", "lang", metavar="CODE",
+              help="Choose this language in the welcome, as a caller does (pl-PL: key 7).")
 @click.option("--at", "at", metavar='"YYYY-MM-DD HH:MM"',
               help="Play the line as if at this time, in London (opening hours).")
 @with_appcontext
-def simulate(keys, say, do, from_choice, as_json, url, speak, verbose, at):
+def simulate(keys, say, do, from_choice, as_json, url, speak, verbose, at, lang):
     """Play a practice call: by hand, or scripted with --keys, --say and --do."""
     from ivr.call import content, hours
     from ivr.staff.simulator import texts
@@ -256,6 +258,11 @@ def simulate(keys, say, do, from_choice, as_json, url, speak, verbose, at):
         if interactive:
             click.secho(HINT, dim=True)
     run(call.start())
+    if lang:
+        try:
+            run(call.choose_language(lang))
+        except ScriptError as exc:
+            raise click.BadParameter(str(exc), param_hint="--lang") from None
     for action, value in script:
         already_ended = call.ended
         run(perform(call, action, value))  # after the end: one "not sent" line, then stop

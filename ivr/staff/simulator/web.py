@@ -204,11 +204,14 @@ def _problem(message: str, status: int):
 @bp.get("")
 @staff.login_required
 def page():
+    from ivr.call import content
+
     return render_template(
         "simulator/page.html",
         numbers=[(kind, number) for kind, number in SIMULATED_FROM.items()],
         api=url_for("simulator.start_call"),
         current=session.get("sim_call", ""),
+        languages=[(flow.code, flow.code) for flow in content.first_flow().all_languages],
     )
 
 
@@ -282,6 +285,12 @@ def start_call():
     call = SimulatedCall(local_transport(app), choice, flow=content.flow(),
                          text_reader=texts.after_call, at=at)
     call.start()  # no one else knows this call yet: it is stored once it has answered
+    language = str(data.get("lang") or "").strip()
+    if language and language != content.first_flow().code:
+        try:  # as a caller does: the language's key during the welcome
+            call.choose_language(language)
+        except ScriptError as exc:
+            return _problem(str(exc), 400)
     call_id = calls().add(call, owner)
     session["sim_call"] = call_id
     return jsonify(_state(call_id, call)), 201

@@ -325,12 +325,13 @@
     hush();
     var from = (startForm.querySelector('input[name="from"]:checked') || {}).value || "mobile";
     var at = (el("as-if-at") || {}).value || "";
+    var lang = (el("language") || {}).value || "";
     answeredAt = null;
     enqueue(function () {
       busy = true;
       startButton.disabled = true;
       update();
-      return request("POST", api, { from: from, at: at })
+      return request("POST", api, { from: from, at: at, lang: lang })
         .then(function (data) { showProblem(""); state = null; render(data, true); })
         .finally(function () { busy = false; startButton.disabled = false; update(); });
     });
