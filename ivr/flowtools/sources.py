@@ -81,37 +81,33 @@ def _source_problems(doc: YamlDoc, sources: dict, label: str) -> list[Problem]:
 def _value_problems(doc: YamlDoc, sources: dict, label: str) -> list[Problem]:
     """A number or link in the prompts that differs from sources.yaml (either way round)."""
     data = doc.data if isinstance(doc.data, dict) else {}
+    numbers = {str(k): str(v) for k, v in (data.get("numbers") or {}).items()}
+    links = {str(k): str((v or {}).get("url", "")) for k, v in (data.get("links") or {}).items()
+             if isinstance(v, dict)}
+    return (_differences(doc, "numbers", "number", (), numbers,
+                         {str(k): str((v or {}).get("number", "")) for k, v in sources["numbers"].items()},
+                         label)
+            + _differences(doc, "links", "link", ("url",), links,
+                           {str(k): str((v or {}).get("url", "")) for k, v in sources["links"].items()},
+                           label))
+
+
+def _differences(doc: YamlDoc, section: str, kind: str, field: tuple, ours: dict, theirs: dict,
+                 label: str) -> list[Problem]:
+    """One section's values (numbers or links' addresses) against sources.yaml's, key by key."""
     problems = []
-    ours = {str(k): str(v) for k, v in (data.get("numbers") or {}).items()}
-    theirs = {str(k): str((v or {}).get("number", "")) for k, v in sources["numbers"].items()}
     for key in sorted(set(ours) | set(theirs)):
         if key not in theirs:
-            problems.append(doc.problem(("numbers", key), CODE,
-                                        f"number {key!r} ({ours[key]}) is not in {label}: add it "
+            problems.append(doc.problem((section, key), CODE,
+                                        f"{kind} {key!r} ({ours[key]}) is not in {label}: add it "
                                         f"there with its source"))
         elif key not in ours:
-            problems.append(doc.problem(("numbers",), CODE,
-                                        f"{label} lists number {key!r} ({theirs[key]}), which the "
+            problems.append(doc.problem((section,), CODE,
+                                        f"{label} lists {kind} {key!r} ({theirs[key]}), which the "
                                         f"prompts do not have"))
         elif ours[key] != theirs[key]:
-            problems.append(doc.problem(("numbers", key), CODE,
-                                        f"number {key!r} is {ours[key]} here but {theirs[key]} in "
-                                        f"{label}: check it against its source"))
-    ours = {str(k): str((v or {}).get("url", "")) for k, v in (data.get("links") or {}).items()
-            if isinstance(v, dict)}
-    theirs = {str(k): str((v or {}).get("url", "")) for k, v in sources["links"].items()}
-    for key in sorted(set(ours) | set(theirs)):
-        if key not in theirs:
-            problems.append(doc.problem(("links", key), CODE,
-                                        f"link {key!r} ({ours[key]}) is not in {label}: add it "
-                                        f"there with its source"))
-        elif key not in ours:
-            problems.append(doc.problem(("links",), CODE,
-                                        f"{label} lists link {key!r} ({theirs[key]}), which the "
-                                        f"prompts do not have"))
-        elif ours[key] != theirs[key]:
-            problems.append(doc.problem(("links", key, "url"), CODE,
-                                        f"link {key!r} is {ours[key]} here but {theirs[key]} in "
+            problems.append(doc.problem((section, key, *field), CODE,
+                                        f"{kind} {key!r} is {ours[key]} here but {theirs[key]} in "
                                         f"{label}: check it against its source"))
     return problems
 
