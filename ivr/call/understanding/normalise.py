@@ -7,7 +7,6 @@ Pure and cached: the same few thousand utterances come again and again.
 """
 from __future__ import annotations
 
-import fcntl
 import functools
 import logging
 import os
@@ -17,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import unicodedata
+from contextlib import suppress
 from importlib import metadata
 from pathlib import Path
 
@@ -122,11 +122,20 @@ def _cached(lang: str) -> None:
     try:
         CACHE.mkdir(parents=True, exist_ok=True)
         with open(CACHE / f"{lang}.lock", "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+            _lock(lock)  # released when the file closes
             if not target.exists():
                 _build(lang, target)
     except (OSError, subprocess.SubprocessError) as exc:
         log.warning("no lemma cache for %s in %s (%s): built in memory instead", lang, CACHE, exc)
+
+
+def _lock(handle) -> None:
+    """An exclusive lock on an open file (POSIX); where there is no fcntl, none: at worst
+    two processes build the same trie and the last rename wins."""
+    with suppress(ImportError):
+        import fcntl
+
+        fcntl.flock(handle, fcntl.LOCK_EX)
 
 
 def _build(lang: str, target: Path) -> None:
