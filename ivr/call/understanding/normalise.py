@@ -8,10 +8,25 @@ Pure and cached: the same few thousand utterances come again and again.
 from __future__ import annotations
 
 import functools
+import logging
+import os
 import re
+import shutil
+import subprocess
+import sys
+import tempfile
 import unicodedata
+from contextlib import suppress
+from importlib import metadata
+from pathlib import Path
 
+import platformdirs
 import simplemma
+from simplemma.strategies import DefaultStrategy
+from simplemma.strategies.dictionaries import TrieDictionaryFactory
+from simplemma.strategies.dictionaries.dictionary_factory import SUPPORTED_LANGUAGES
+
+log = logging.getLogger(__name__)
 
 MAX_SPEECH = 500  # characters we look at; the rest is noise
 
@@ -77,12 +92,70 @@ def fold(word: str) -> str:
     return word.translate(_FOLD)
 
 
+# simplemma's dictionaries as MARISA tries, not its default Python dicts: Polish as a dict
+# held ~364 MB in every process, as a trie ~20 MB, the same lemmas, lookups as quick
+# (docs/understanding.md, "Memory"). The tries are built once per machine into the user's
+# cache folder (never the repo), named by the versions that made them.
+CACHE = (Path(platformdirs.user_cache_dir("calm-line")) / "lemmas"
+         / f"simplemma-{metadata.version('simplemma')}-marisa-{metadata.version('marisa-trie')}")
+DICTIONARIES = TrieDictionaryFactory(disk_cache_dir=str(CACHE))
+# No cache of its own: lemma() below keeps one.
+LEMMATIZER = simplemma.Lemmatizer(cache_max_size=0,
+                                  lemmatization_strategy=DefaultStrategy(dictionary_factory=DICTIONARIES))
+# Builds the trie in a child process: building reads the whole dict (~190 MB for Polish),
+# which a web worker would keep for good. The child writes into its own folder.
+_BUILD = ("import sys; from simplemma.strategies.dictionaries import TrieDictionaryFactory as F; "
+          "F(disk_cache_dir=sys.argv[2]).get_dictionary(sys.argv[1])")
+
+
+@functools.cache
+def _cached(lang: str) -> None:
+    """Make sure CACHE holds the language's trie before simplemma first asks for it.
+
+    Workers start at once: a lock lets one build while the others wait for it, and the
+    file appears whole (renamed into place), so none reads half a trie. If the folder
+    cannot be written, simplemma builds the trie in memory: slower to start, same lemmas.
+    """
+    target = CACHE / f"{lang}.dic"
+    if lang not in SUPPORTED_LANGUAGES or target.exists():
+        return
+    try:
+        CACHE.mkdir(parents=True, exist_ok=True)
+        with open(CACHE / f"{lang}.lock", "w") as lock:
+            _lock(lock)  # released when the file closes
+            if not target.exists():
+                _build(lang, target)
+    except (OSError, subprocess.SubprocessError) as exc:
+        log.warning("no lemma cache for %s in %s (%s): built in memory instead", lang, CACHE, exc)
+
+
+def _lock(handle) -> None:
+    """An exclusive lock on an open file (POSIX); where there is no fcntl, none: at worst
+    two processes build the same trie and the last rename wins."""
+    with suppress(ImportError):
+        import fcntl
+
+        fcntl.flock(handle, fcntl.LOCK_EX)
+
+
+def _build(lang: str, target: Path) -> None:
+    log.info("building the %s lemma dictionary into %s (once per machine)", lang, CACHE)
+    work = Path(tempfile.mkdtemp(dir=CACHE, prefix=f".{lang}-"))
+    try:
+        subprocess.run([sys.executable, "-c", _BUILD, lang, str(work)], check=True, timeout=600,
+                       stdin=subprocess.DEVNULL)
+        os.replace(work / f"{lang}.dic", target)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
 @functools.lru_cache(maxsize=65536)
 def lemma(word: str, lang: str = "en") -> str:
     """A word's dictionary form ("threatening" -> "threaten"; "szkole" -> "szkoła"), in the
     language's simplemma dictionary; for Polish, folded (fold) so marks never matter."""
+    _cached(lang)
     try:
-        found = simplemma.lemmatize(word, lang=lang).lower()
+        found = LEMMATIZER.lemmatize(word, lang=lang).lower()
     except ValueError:  # a language simplemma has no dictionary for: the word as said
         found = word.lower()
     return found if lang == "en" else fold(found)
@@ -102,10 +175,12 @@ def surface(word: str, lang: str = "en") -> str:
 
 
 def warm() -> None:
-    """simplemma loads its dictionary on first use (a tenth of a second): do it at start."""
+    """simplemma opens its dictionary on first use: do it at start (the first start on a
+    machine also builds the cached trie: about a second for English)."""
     lemma("threatening")
 
 
 def warm_language(lang: str) -> None:
-    """The same for another language's dictionary (Polish: a second or so, once)."""
+    """The same for another language's dictionary (Polish: 15-20 s to build once per machine,
+    then a hundredth of a second to open)."""
     lemma("szkole", lang)
