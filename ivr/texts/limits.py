@@ -28,7 +28,7 @@ DAY, HOUR = timedelta(days=1), timedelta(hours=1)
 _NOT_COUNTED = ("staged", "abandoned")  # never consented to, so never sent
 
 
-def _counted(since: datetime):
+def _counted(since: datetime | sa.BindParameter):
     table = store.outbox
     return sa.and_(table.c.created_at >= since, table.c.simulated == sa.false(),
                    table.c.status.not_in(_NOT_COUNTED))
