@@ -121,15 +121,41 @@ def _signatures() -> Signatures:
     return current_app.extensions[EXTENSION]
 
 
-def _raw_target() -> str | None:
+def raw_target(environ) -> str | None:
     """The path and query exactly as the client sent them (gunicorn, werkzeug: RAW_URI)."""
-    raw = request.environ.get("RAW_URI") or request.environ.get("REQUEST_URI")
+    raw = environ.get("RAW_URI") or environ.get("REQUEST_URI")
     if not raw or not raw.startswith("/"):
         return None
     try:  # WSGI hands raw bytes over as latin-1; Twilio signed the UTF-8 text
         return raw.encode("latin-1").decode("utf-8")
     except UnicodeError:
         return raw
+
+
+def signed_url(environ, base: str | None) -> str | None:
+    """The URL Twilio signed, from the server's own fields: `base` (PUBLIC_BASE_URL) or the
+    scheme and Host header as sent, then the raw target. None when the server gave no raw
+    target or no Host: the caller rebuilds the URL as Flask does."""
+    raw = raw_target(environ)
+    if raw is None:
+        return None
+    if base is None:  # the host as sent: werkzeug's parsing and checks come with the fallback
+        host = environ.get("HTTP_HOST")
+        if not host:
+            return None
+        base = f"{environ['wsgi.url_scheme']}://{host}"
+    return base + raw
+
+
+def read_body(environ, limit: int | None) -> bytes | None:
+    """The body, read straight from the server's input when its length is given and within
+    limit (werkzeug's stream wrapper cost a fifth of the check); None for anything else
+    (no length, chunked, too long): werkzeug reads those, and answers 413 beyond the limit."""
+    length = environ.get("CONTENT_LENGTH", "")
+    if (length.isdigit() and "HTTP_TRANSFER_ENCODING" not in environ
+            and (limit is None or int(length) <= limit)):
+        return environ["wsgi.input"].read(int(length))
+    return None
 
 
 def _rebuilt_url() -> str:
@@ -150,15 +176,7 @@ def public_url() -> str:
     TLS-terminating proxy or a tunnel the app sees http:// and an inner
     host, while Twilio signed the https address it called.
     """
-    raw = _raw_target()
-    if raw is None:
-        return _rebuilt_url()
-    base = _signatures().base
-    if base is None:  # the host as sent: werkzeug's parsing and checks come with the fallback
-        environ = request.environ
-        host = environ.get("HTTP_HOST")
-        base = f"{environ['wsgi.url_scheme']}://{host}" if host else request.host_url[:-1]
-    return base + raw
+    return signed_url(request.environ, _signatures().base) or _rebuilt_url()
 
 
 def public_urls() -> list[str]:
@@ -194,18 +212,11 @@ def form_pairs() -> list[tuple[str, str]] | None:
 
 
 def _body(wrapped: Request) -> bytes:
-    """The body, read straight from the server's input when its length is given and within
-    MAX_CONTENT_LENGTH (werkzeug's stream wrapper cost a fifth of the check); anything else
-    (no length, chunked, too long) through werkzeug, which answers 413 beyond the limit."""
-    environ = wrapped.environ
-    length = environ.get("CONTENT_LENGTH", "")
-    limit = wrapped.max_content_length
-    if (length.isdigit() and "HTTP_TRANSFER_ENCODING" not in environ
-            and (limit is None or int(length) <= limit)):
-        body = environ["wsgi.input"].read(int(length))
-        wrapped._cached_data = body  # type: ignore[attr-defined]  # get_data() returns it
-        return body
-    return wrapped.get_data(cache=True)
+    body = read_body(wrapped.environ, wrapped.max_content_length)
+    if body is None:
+        return wrapped.get_data(cache=True)
+    wrapped._cached_data = body  # type: ignore[attr-defined]  # get_data() returns it
+    return body
 
 
 def signature_ok() -> bool:

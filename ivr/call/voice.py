@@ -11,10 +11,10 @@ import logging
 from dataclasses import replace
 from datetime import UTC, datetime
 
-from flask import Blueprint, Response, g, request
+from flask import Blueprint, Response, current_app, g, request
 from werkzeug.routing import PathConverter
 
-from ivr.call import content, engine, hours
+from ivr.call import answers, content, engine, hours
 from ivr.call.engine import CallState, Heard, Step
 from ivr.call.flow import Flow
 from ivr.call.wording import spoken_digits
@@ -175,10 +175,13 @@ def _closed(flow: Flow, step: Step) -> Step:
     return engine.enter(flow, target, step.state.heard, play=step.play[:-1])
 
 
-def _respond(flow: Flow, step: Step, heard: Heard | None = None) -> Response:
+def _respond(flow: Flow, step: Step, heard: Heard | None = None, keep: bool = False) -> Response:
     """Carry out what the step needs, then answer with its TwiML (rendered once, at start,
     for every step that reads nothing back). `flow` is the call's language's flow, worked
-    out once per request."""
+    out once per request. keep: the answer may be kept for the next caller who sends the
+    same path, query and key, if it depends on nothing else (answers.py)."""
+    keep = keep and answers.repeatable(flow, step, request.form, _simulated(),
+                                       content.reads_back(step.play))
     if step.action:
         step = _carry_out(flow, step)
     step = _closed(flow, step)
@@ -190,7 +193,10 @@ def _respond(flow: Flow, step: Step, heard: Heard | None = None) -> Response:
             log.exception("could not read back the keyed-in number for call %s", _call_tag())
             node = flow.nodes[step.node]
             step = engine.enter(flow, node.target("on_give_up") or flow.give_up, step.state.heard)
-    return _twiml(content.renderer(flow).render(step, entered), step, flow, heard)
+    response = _twiml(content.renderer(flow).render(step, entered), step, flow, heard)
+    if keep:
+        answers.answers_of(current_app).keep(request, response)
+    return response
 
 
 @bp.post("")
@@ -199,7 +205,7 @@ def _respond(flow: Flow, step: Step, heard: Heard | None = None) -> Response:
 def incoming():
     log.debug("call %s started", _call_tag())  # DEBUG: an INFO line per call costs every call
     flow = content.flow()
-    return _respond(flow, engine.start(flow))
+    return _respond(flow, engine.start(flow), keep=True)
 
 
 @bp.post("/step/<node_id>")
@@ -207,7 +213,8 @@ def incoming():
 @never_fail
 def step(node_id):
     flow = content.flow()
-    return _respond(flow, engine.enter(flow, node_id, _state(flow, node_id, request.args).heard))
+    return _respond(flow, engine.enter(flow, node_id, _state(flow, node_id, request.args).heard),
+                    keep=True)
 
 
 def _chosen_language(flow: Flow, node_id: str, digits: str | None) -> str | None:
@@ -237,7 +244,7 @@ def answer(node_id):
     if node is not None and node.type == "menu":  # understood once: the events keep it too
         heard = engine.understand(flow, node, form.get("Digits"), form.get("SpeechResult"),
                                   _confidence(form))
-    return _respond(flow, engine.answer(flow, state, None, None, heard=heard), heard)
+    return _respond(flow, engine.answer(flow, state, None, None, heard=heard), heard, keep=True)
 
 
 @bp.post("/number/<node_id>")
