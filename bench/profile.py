@@ -33,7 +33,9 @@ def _environs(app, requests):
                                  data=request.body,
                                  content_type="application/x-www-form-urlencoded",
                                  headers={"X-Twilio-Signature": request.signature(BASE, TOKEN)})
-        built.append(builder.get_environ())
+        environ = builder.get_environ()
+        environ["RAW_URI"] = request.path  # as gunicorn gives it: the target as sent, query and all
+        built.append(environ)
         builder.close()
     return built
 

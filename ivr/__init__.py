@@ -46,9 +46,10 @@ def create_app(test_config: dict | None = None) -> Flask:
     _configure(app, test_config)
 
     from ivr import front, health, metrics, security, store
-    from ivr.call import content, events, voice
+    from ivr.call import answers, content, events, voice
     from ivr.flowtools import validate
 
+    answers.init_app(app)  # kept menu answers, sent before Flask; inside any ProxyFix
     security.init_app(app)
     # Every check runs here, once: a broken flow stops the app with file:line:col problems.
     flow, warnings = validate.load(app.config["FLOWS_FILE"], app.config["PROMPTS_DIR"], settings=app.config)

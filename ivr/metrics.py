@@ -247,6 +247,7 @@ class Noted(NamedTuple):
     seconds: float
     at: float  # time.time() when it answered
     language: str | None = None  # X-Calm-Line-Language: "pl-PL", or "pl-PL;chosen" when chosen now
+    heard: tuple | None = None  # a menu answer as the webhook understood it: (kind, key, via)
 
 
 _ALL: weakref.WeakSet[Metrics] = weakref.WeakSet()
@@ -273,13 +274,15 @@ def _observe(response):
             return response
         ended = time.perf_counter()
         form = wrapped.__dict__.get("form")  # only if the webhook read it: never parse here
+        # What the voice webhook answered (its steps, the call's language, how a menu answer
+        # was understood), as it left it on the response: no header parsing here.
+        steps, language, heard = getattr(response, "calm_line", None) or (None, None, None)
         # A plain dict of strings, not the MultiDict (a list per field): kept for up to
         # FOLD_SECONDS, a MultiDict's lists cost the garbage collector more than the copy.
         current_app.extensions[EXTENSION].note(Noted(
-            rule.endpoint, wrapped.view_args, response.status_code,
-            response.headers.get("X-Calm-Line-Steps"), form.to_dict() if form else None,
-            ended - getattr(wrapped, "started", ended), time.time(),
-            response.headers.get("X-Calm-Line-Language")))
+            rule.endpoint, wrapped.view_args, response.status_code, steps,
+            form.to_dict() if form else None, ended - getattr(wrapped, "started", ended),
+            time.time(), language, heard))
     except Exception:  # never let counting break a webhook
         log.exception("metrics: could not observe %s", request.path)
     return response

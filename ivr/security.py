@@ -48,9 +48,17 @@ def parse_pairs(text: str) -> list[tuple[str, str]]:
         if "%" in name or "+" in name:
             name = unquote(name.replace("+", " "), errors="werkzeug.url_quote")
         if "%" in value or "+" in value:
-            value = unquote(value.replace("+", " "), errors="werkzeug.url_quote")
+            value = _unquote_value(value)
         pairs.append((name, value))
     return pairs
+
+
+def _unquote_value(value: str) -> str:
+    # Twilio's numbers (From=%2B4474...) are the usual escapes: one replace, not unquote's
+    # split and join; anything else goes through unquote as werkzeug does.
+    if "+" not in value and value.count("%") == value.count("%2B"):
+        return value.replace("%2B", "+")
+    return unquote(value.replace("+", " "), errors="werkzeug.url_quote")
 
 
 class WebhookRequest(Request):
@@ -113,15 +121,41 @@ def _signatures() -> Signatures:
     return current_app.extensions[EXTENSION]
 
 
-def _raw_target() -> str | None:
+def raw_target(environ) -> str | None:
     """The path and query exactly as the client sent them (gunicorn, werkzeug: RAW_URI)."""
-    raw = request.environ.get("RAW_URI") or request.environ.get("REQUEST_URI")
+    raw = environ.get("RAW_URI") or environ.get("REQUEST_URI")
     if not raw or not raw.startswith("/"):
         return None
     try:  # WSGI hands raw bytes over as latin-1; Twilio signed the UTF-8 text
         return raw.encode("latin-1").decode("utf-8")
     except UnicodeError:
         return raw
+
+
+def signed_url(environ, base: str | None) -> str | None:
+    """The URL Twilio signed, from the server's own fields: `base` (PUBLIC_BASE_URL) or the
+    scheme and Host header as sent, then the raw target. None when the server gave no raw
+    target or no Host: the caller rebuilds the URL as Flask does."""
+    raw = raw_target(environ)
+    if raw is None:
+        return None
+    if base is None:  # the host as sent: werkzeug's parsing and checks come with the fallback
+        host = environ.get("HTTP_HOST")
+        if not host:
+            return None
+        base = f"{environ['wsgi.url_scheme']}://{host}"
+    return base + raw
+
+
+def read_body(environ, limit: int | None) -> bytes | None:
+    """The body, read straight from the server's input when its length is given and within
+    limit (werkzeug's stream wrapper cost a fifth of the check); None for anything else
+    (no length, chunked, too long): werkzeug reads those, and answers 413 beyond the limit."""
+    length = environ.get("CONTENT_LENGTH", "")
+    if (length.isdigit() and "HTTP_TRANSFER_ENCODING" not in environ
+            and (limit is None or int(length) <= limit)):
+        return environ["wsgi.input"].read(int(length))
+    return None
 
 
 def _rebuilt_url() -> str:
@@ -142,10 +176,7 @@ def public_url() -> str:
     TLS-terminating proxy or a tunnel the app sees http:// and an inner
     host, while Twilio signed the https address it called.
     """
-    raw = _raw_target()
-    if raw is None:
-        return _rebuilt_url()
-    return (_signatures().base or f"{request.scheme}://{request.host}") + raw
+    return signed_url(request.environ, _signatures().base) or _rebuilt_url()
 
 
 def public_urls() -> list[str]:
@@ -170,7 +201,7 @@ def form_pairs() -> list[tuple[str, str]] | None:
         return None
     if "form" in wrapped.__dict__:  # already parsed by someone: use that
         return list(wrapped.form.items(multi=True))
-    body = wrapped.get_data(cache=True)  # bounded by MAX_CONTENT_LENGTH (413 beyond it)
+    body = _body(wrapped)
     try:
         pairs = parse_pairs(body.decode())
     except ValueError:  # werkzeug's form parser is silent here too: no fields
@@ -178,6 +209,14 @@ def form_pairs() -> list[tuple[str, str]] | None:
     wrapped.__dict__["form"] = ImmutableMultiDict(pairs)
     wrapped.__dict__["files"] = ImmutableMultiDict()
     return pairs
+
+
+def _body(wrapped: Request) -> bytes:
+    body = read_body(wrapped.environ, wrapped.max_content_length)
+    if body is None:
+        return wrapped.get_data(cache=True)
+    wrapped._cached_data = body  # type: ignore[attr-defined]  # get_data() returns it
+    return body
 
 
 def signature_ok() -> bool:

@@ -64,11 +64,12 @@ def flow() -> flow_module.Flow:
     return first.in_language(language()) or first
 
 
-def renderer() -> twiml.Renderer:
-    code = flow().code
-    if code == first_flow().code:
-        return current_app.extensions["calm_line.renderer"]
-    return current_app.extensions["calm_line.renderers"][code]
+def renderer(call_flow: flow_module.Flow | None = None) -> twiml.Renderer:
+    """The renderer of the call's language (of call_flow, when the webhook has it already)."""
+    code, extensions = (call_flow or flow()).code, current_app.extensions
+    if code == extensions["calm_line.flow"].code:
+        return extensions["calm_line.renderer"]
+    return extensions["calm_line.renderers"][code]
 
 
 def safety() -> str:

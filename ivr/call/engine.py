@@ -137,12 +137,16 @@ def confirm(flow: Flow, state: CallState, candidate: str) -> Step:
 
 
 def answer(flow: Flow, state: CallState, digits: str | None, speech: str | None,
-           confidence: float | None = None) -> Step:
-    """The caller answered a menu (or said nothing): decide what comes next."""
+           confidence: float | None = None, heard: Heard | None = None) -> Step:
+    """The caller answered a menu (or said nothing): decide what comes next.
+
+    heard: the answer as understand() read it, when the webhook has it already (it keeps
+    it for the events); otherwise it is understood here."""
     node = flow.nodes.get(state.node)
     if node is None or node.type != "menu":
         return enter(flow, flow.home, state.heard, flow.notices.get("went_wrong"))
-    heard = understand(flow, node, digits, speech, confidence)
+    if heard is None:
+        heard = understand(flow, node, digits, speech, confidence)
     if heard.kind != "key":
         return _retry(flow, state, node, "no_input" if heard.kind == "silence" else heard.kind)
     if heard.unsure and heard.understanding is not None:

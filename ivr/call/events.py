@@ -118,8 +118,12 @@ def _int(raw: str | None) -> int | None:
 
 
 def rows_for(flow, endpoint: str | None, view_args: dict, form, steps_header: str | None,
-             call_key: str, simulated: bool, at: datetime, chosen: str | None = None) -> list[dict]:
-    """The events one voice webhook stands for (pure: no I/O, no Flask)."""
+             call_key: str, simulated: bool, at: datetime, chosen: str | None = None,
+             heard: tuple | None = None) -> list[dict]:
+    """The events one voice webhook stands for (pure: no I/O, no Flask).
+
+    heard: (kind, key, via) of a menu answer as the webhook understood it; without it
+    the answer is understood again here, the same way."""
     rows: list[dict] = []
 
     def add(kind, step=None, detail=None, via=None, value=None):
@@ -151,16 +155,19 @@ def rows_for(flow, endpoint: str | None, view_args: dict, form, steps_header: st
     node = flow.nodes.get(node_id) if node_id else None
     gave_up = retried = False
     if endpoint == "voice.answer" and node is not None and node.type == "menu":
-        heard = flow_engine.understand(flow, node, form.get("Digits"), form.get("SpeechResult"))
-        via = "voice" if heard.via == "speech" else "key"
-        if heard.kind == "key":
-            add("choice", step=node.id, detail=heard.key, via=via)
-            target = next((c.to for c in node.choices if c.key == heard.key), None)
+        if heard is None:
+            understood = flow_engine.understand(flow, node, form.get("Digits"),
+                                                form.get("SpeechResult"))
+            heard = (understood.kind, understood.key, understood.via)
+        kind, key, how = heard
+        via = "voice" if how == "speech" else "key"
+        if kind == "key":
+            add("choice", step=node.id, detail=key, via=via)
+            target = next((c.to for c in node.choices if c.key == key), None)
             if target in flow.nodes and flow.nodes[target].type == "text_request":
                 add("text_accepted", step=node.id, via=via)
         else:
-            add("no_choice", step=node.id, detail=heard.kind,
-                via=None if heard.kind == "silence" else via)
+            add("no_choice", step=node.id, detail=kind, via=None if kind == "silence" else via)
             gave_up = bool(steps) and steps[0] != node.id
             retried = not gave_up
     elif endpoint == "voice.number" and node is not None and node.type == "number_entry":
@@ -195,6 +202,7 @@ class Seen(NamedTuple):
     simulated: bool
     language: str | None = None  # the call's language (l= in the URL, or chosen now)
     chosen: str | None = None  # a language chosen in this request
+    heard: tuple | None = None  # (kind, key, via): a menu answer as the webhook understood it
 
 
 def _read_noted(writer: Writer, batch) -> None:
@@ -219,7 +227,7 @@ def _read_noted(writer: Writer, batch) -> None:
                          form.get("Digits"), form.get("SpeechResult"), form.get("CallStatus"),
                          form.get("CallDuration"), steps, call_sid,
                          form.get("CalmLineSimulated") == "1", language or None,
-                         language if chosen else None))
+                         language if chosen else None, getattr(noted, "heard", None)))
     if seen:
         writer.put(seen)
 
@@ -246,7 +254,7 @@ def rows_of(flow, seen: Seen, call_keys: dict[str, str] | None = None) -> list[d
     # A Polish call's words are understood as the Polish line understood them.
     flow = (flow.in_language(seen.language) if hasattr(flow, "in_language") else None) or flow
     return rows_for(flow, seen.endpoint, {"node_id": seen.node_id}, form, seen.steps_header,
-                    key, seen.simulated, at, seen.chosen)
+                    key, seen.simulated, at, seen.chosen, seen.heard)
 
 
 # -- the writer -------------------------------------------------------------------------------

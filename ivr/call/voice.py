@@ -11,11 +11,12 @@ import logging
 from dataclasses import replace
 from datetime import UTC, datetime
 
-from flask import Blueprint, Response, g, request
+from flask import Blueprint, Response, current_app, g, request
 from werkzeug.routing import PathConverter
 
-from ivr.call import content, engine, hours
-from ivr.call.engine import CallState, Step
+from ivr.call import answers, content, engine, hours
+from ivr.call.engine import CallState, Heard, Step
+from ivr.call.flow import Flow
 from ivr.call.wording import spoken_digits
 from ivr.logs import hash_call_sid, mask_number
 from ivr.security import twilio_signed
@@ -45,17 +46,28 @@ MAX_TRIES_IN_URL = 10
 TWIML_TYPE = "text/xml; charset=utf-8"  # what mimetype="text/xml" works out, once
 
 
-def _twiml(xml: str, step: Step | None = None) -> Response:
-    if step is None:
-        return Response(xml, status=200, content_type=TWIML_TYPE)
-    # X-Calm-Line-Steps: for the simulator's transcript and the events; Twilio ignores it
-    steps = step.play if step.node in step.play else (*step.play, step.node)
-    headers = [("X-Calm-Line-Steps", ",".join(steps))]
-    language = content.language()
-    if language:  # for the figures by language: "pl-PL", or "pl-PL;chosen" when chosen now
-        chosen = ";chosen" if g.get("calm_line_language") else ""
-        headers.append(("X-Calm-Line-Language", language + chosen))
-    return Response(xml, status=200, content_type=TWIML_TYPE, headers=headers)
+def _twiml(xml: str, step: Step | None = None, flow: Flow | None = None,
+           heard: Heard | None = None) -> Response:
+    """The TwiML answer. X-Calm-Line-Steps and X-Calm-Line-Language are for the simulator's
+    transcript (Twilio ignores them); the same facts ride on the response object
+    (`calm_line`), where the metrics hook reads them without parsing headers."""
+    headers = [("Content-Type", TWIML_TYPE)]  # given whole: werkzeug need not work it out
+    if step is not None:
+        steps = ",".join(step.play if step.node in step.play else (*step.play, step.node))
+        headers.append(("X-Calm-Line-Steps", steps))
+        language = flow.url_language if flow is not None else None
+        if language:  # for the figures by language: "pl-PL", or "pl-PL;chosen" when chosen now
+            language += ";chosen" if g.get("calm_line_language") else ""
+            headers.append(("X-Calm-Line-Language", language))
+    response = Response(xml, status=200, headers=headers)
+    if step is not None:
+        response.calm_line = (steps, language, _heard_fields(heard))  # type: ignore[attr-defined]
+    return response
+
+
+def _heard_fields(heard: Heard | None) -> tuple[str, str | None, str] | None:
+    """How a menu answer was understood, for the events (so the writer need not ask again)."""
+    return None if heard is None else (heard.kind, heard.key, heard.via)
 
 
 def _call_tag() -> str:
@@ -77,25 +89,24 @@ def never_fail(view):
     return guarded
 
 
-def _state(node_id: str) -> CallState:
+def _state(flow: Flow, node_id: str, args) -> CallState:
     """The call's state from the URL; anything odd is dropped, never trusted."""
-    flow = content.flow()
     try:
-        tries = min(max(int(request.args.get("t", 0)), 0), MAX_TRIES_IN_URL)
+        tries = min(max(int(args.get("t", 0)), 0), MAX_TRIES_IN_URL)
     except ValueError:
         tries = 0
-    heard = frozenset(h for h in request.args.get("h", "").split(",")
+    heard = frozenset(h for h in args.get("h", "").split(",")
                       if h in flow.nodes and engine.adds_to_text(flow, flow.nodes[h]))
-    candidate = request.args.get("c")  # at the confirm step: only a step with confirm words
+    candidate = args.get("c")  # at the confirm step: only a step with confirm words
     if candidate not in flow.nodes or f"confirm.{candidate}" not in flow.prompts:
         candidate = None
     return CallState(node_id, tries, heard, candidate)
 
 
-def _confidence() -> float | None:
+def _confidence(form) -> float | None:
     """Twilio's Confidence for SpeechResult (0 to 1); missing or odd: unknown."""
     try:
-        value = float(request.form.get("Confidence", ""))
+        value = float(form.get("Confidence", ""))
     except ValueError:
         return None
     return value if 0.0 <= value <= 1.0 else None
@@ -105,9 +116,9 @@ def _simulated() -> bool:
     return request.form.get("CalmLineSimulated") == "1"
 
 
-def _carry_out(step: Step) -> Step:
+def _carry_out(flow: Flow, step: Step) -> Step:
     """Action steps (the text the caller said yes to) need the database."""
-    flow, call_sid = content.flow(), request.form.get("CallSid", "")
+    call_sid = request.form.get("CallSid", "")
     while step.action:
         kind = flow.nodes[step.action].type
         try:
@@ -122,15 +133,15 @@ def _carry_out(step: Step) -> Step:
             outcome = "fail"
         log.info("call %s: text %s", _call_tag(), outcome)
         if outcome == "abroad":  # a mobile we do not text: ask for another, saying why
-            step = _cannot_text(engine.after_action(flow, step, "need_number"))
+            step = _cannot_text(flow, engine.after_action(flow, step, "need_number"))
         else:
             step = engine.after_action(flow, step, outcome)
     return step
 
 
-def _cannot_text(step: Step) -> Step:
+def _cannot_text(flow: Flow, step: Step) -> Step:
     """Tell the caller first that the line texts only the allowed countries' mobiles."""
-    notice = content.flow().notices.get("cannot_text")
+    notice = flow.notices.get("cannot_text")
     return replace(step, notice=notice) if notice else step
 
 
@@ -153,9 +164,8 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _closed(step: Step) -> Step:
+def _closed(flow: Flow, step: Step) -> Step:
     """A dial step outside its hours: on to on_closed (the number read out), never dialled."""
-    flow = content.flow()
     node = flow.nodes.get(step.node)
     if node is None or node.type != "dial" or node.hours is None:
         return step
@@ -165,18 +175,28 @@ def _closed(step: Step) -> Step:
     return engine.enter(flow, target, step.state.heard, play=step.play[:-1])
 
 
-def _respond(step: Step) -> Response:
-    step = _closed(_carry_out(step))
+def _respond(flow: Flow, step: Step, heard: Heard | None = None, keep: bool = False) -> Response:
+    """Carry out what the step needs, then answer with its TwiML (rendered once, at start,
+    for every step that reads nothing back). `flow` is the call's language's flow, worked
+    out once per request. keep: the answer may be kept for the next caller who sends the
+    same path, query and key, if it depends on nothing else (answers.py)."""
+    keep = keep and answers.repeatable(flow, step, request.form, _simulated(),
+                                       content.reads_back(step.play))
+    if step.action:
+        step = _carry_out(flow, step)
+    step = _closed(flow, step)
     entered = None
     if content.reads_back(step.play):
         try:
             entered = _read_back()
         except Exception:
             log.exception("could not read back the keyed-in number for call %s", _call_tag())
-            flow = content.flow()
             node = flow.nodes[step.node]
             step = engine.enter(flow, node.target("on_give_up") or flow.give_up, step.state.heard)
-    return _twiml(content.renderer().render(step, entered), step)
+    response = _twiml(content.renderer(flow).render(step, entered), step, flow, heard)
+    if keep:
+        answers.answers_of(current_app).keep(request, response)
+    return response
 
 
 @bp.post("")
@@ -184,20 +204,22 @@ def _respond(step: Step) -> Response:
 @never_fail
 def incoming():
     log.debug("call %s started", _call_tag())  # DEBUG: an INFO line per call costs every call
-    return _respond(engine.start(content.flow()))
+    flow = content.flow()
+    return _respond(flow, engine.start(flow), keep=True)
 
 
 @bp.post("/step/<node_id>")
 @twilio_signed
 @never_fail
 def step(node_id):
-    return _respond(engine.enter(content.flow(), node_id, _state(node_id).heard))
+    flow = content.flow()
+    return _respond(flow, engine.enter(flow, node_id, _state(flow, node_id, request.args).heard),
+                    keep=True)
 
 
-def _chosen_language(node_id: str, digits: str | None) -> str | None:
+def _chosen_language(flow: Flow, node_id: str, digits: str | None) -> str | None:
     """The language whose key the caller pressed (7 for Polish, offered in the welcome),
     at a menu that does not use that key itself; None otherwise."""
-    flow = content.flow()
     node = flow.nodes.get(node_id)
     digits = (digits or "").strip()
     if node is None or node.type != "menu" or digits in engine.menu_keys(flow, node):
@@ -209,22 +231,28 @@ def _chosen_language(node_id: str, digits: str | None) -> str | None:
 @twilio_signed
 @never_fail
 def answer(node_id):
-    form = request.form
-    chosen = _chosen_language(node_id, form.get("Digits"))
+    form, flow = request.form, content.flow()
+    state = _state(flow, node_id, request.args)
+    chosen = _chosen_language(flow, node_id, form.get("Digits")) if flow.offers else None
     if chosen:  # from here on every URL carries l=<code>: the whole call is in that language
         content.choose(chosen)
         log.info("call %s chose %s", _call_tag(), chosen)
         flow = content.flow()
-        return _respond(engine.enter(flow, flow.start, _state(node_id).heard))
-    return _respond(engine.answer(content.flow(), _state(node_id), form.get("Digits"),
-                                  form.get("SpeechResult"), _confidence()))
+        return _respond(flow, engine.enter(flow, flow.start, state.heard))
+    node = flow.nodes.get(node_id)
+    heard = None
+    if node is not None and node.type == "menu":  # understood once: the events keep it too
+        heard = engine.understand(flow, node, form.get("Digits"), form.get("SpeechResult"),
+                                  _confidence(form))
+    return _respond(flow, engine.answer(flow, state, None, None, heard=heard), heard, keep=True)
 
 
 @bp.post("/number/<node_id>")
 @twilio_signed
 @never_fail
 def number(node_id):
-    flow, state = content.flow(), _state(node_id)
+    flow = content.flow()
+    state = _state(flow, node_id, request.args)
     digits = (request.form.get("Digits") or "").strip()
     mobile, why = outbox.textable(digits) if digits else (None, phones.NOT_MOBILE)
     if mobile:
@@ -234,19 +262,20 @@ def number(node_id):
         except Exception:
             log.exception("could not keep the keyed-in number for call %s", _call_tag())
             node = flow.nodes.get(node_id)
-            return _respond(engine.enter(flow, node.target("on_give_up") if node else flow.give_up,
-                                         state.heard))
+            return _respond(flow, engine.enter(
+                flow, node.target("on_give_up") if node else flow.give_up, state.heard))
         log.info("call %s keyed in %s", _call_tag(), mask_number(mobile))
     keyed = engine.number_keyed(flow, state, valid=bool(mobile), silent=not digits)
-    return _respond(_cannot_text(keyed) if why == phones.ABROAD else keyed)
+    return _respond(flow, _cannot_text(flow, keyed) if why == phones.ABROAD else keyed)
 
 
 @bp.post("/dialled/<node_id>")
 @twilio_signed
 @never_fail
 def dialled(node_id):
-    return _respond(engine.dialled(content.flow(), _state(node_id),
-                                   request.form.get("DialCallStatus")))
+    flow = content.flow()
+    return _respond(flow, engine.dialled(flow, _state(flow, node_id, request.args),
+                                         request.form.get("DialCallStatus")))
 
 
 @bp.post("/<any_tail:unknown>")
@@ -254,7 +283,7 @@ def dialled(node_id):
 @never_fail
 def unknown_step(unknown):
     flow = content.flow()
-    return _respond(engine.enter(flow, flow.home, notice=flow.notices.get("went_wrong")))
+    return _respond(flow, engine.enter(flow, flow.home, notice=flow.notices.get("went_wrong")))
 
 
 @bp.post("/status")

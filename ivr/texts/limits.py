@@ -28,21 +28,25 @@ DAY, HOUR = timedelta(days=1), timedelta(hours=1)
 _NOT_COUNTED = ("staged", "abandoned")  # never consented to, so never sent
 
 
-def _counted(since: datetime):
+def _counted(since: datetime | sa.BindParameter):
     table = store.outbox
     return sa.and_(table.c.created_at >= since, table.c.simulated == sa.false(),
                    table.c.status.not_in(_NOT_COUNTED))
 
 
+# Built once: they run on the webhook that takes a caller's yes.
+_SINCE = sa.select(sa.func.count()).select_from(store.outbox).where(
+    _counted(sa.bindparam("since", type_=sa.DateTime)))
+_NUMBER_SINCE = _SINCE.where(store.outbox.c.to_hash == sa.bindparam("number_hash"))
+
+
 def texts_last_hour(conn, now: datetime) -> int:
-    return conn.execute(sa.select(sa.func.count()).select_from(store.outbox)
-                        .where(_counted(now - HOUR))).scalar() or 0
+    return conn.execute(_SINCE, {"since": now - HOUR}).scalar() or 0
 
 
 def _per_number_today(conn, number_hash: str, now: datetime) -> int:
-    table = store.outbox
-    return conn.execute(sa.select(sa.func.count()).select_from(table).where(
-        _counted(now - DAY), table.c.to_hash == number_hash)).scalar() or 0
+    return conn.execute(_NUMBER_SINCE, {"since": now - DAY,
+                                        "number_hash": number_hash}).scalar() or 0
 
 
 def refusal(conn, number_hash: str, now: datetime, config=None) -> str | None:

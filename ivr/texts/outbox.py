@@ -68,15 +68,23 @@ def _flow(language: str | None = None):
     return first.in_language(language) or first
 
 
+# The webhooks' statements, built once: building one cost more than running it.
+_ROW_FOR_CALL = sa.select(store.outbox).where(store.outbox.c.call_key == sa.bindparam("key"))
+_OPTED_OUT = sa.select(store.opt_outs.c.number_hash).where(
+    store.opt_outs.c.number_hash == sa.bindparam("number_hash"))
+_SPENT = sa.select(store.spent_calls.c.call_key).where(
+    store.spent_calls.c.call_key == sa.bindparam("key"))
+_WAITING = sa.select(store.outbox.c.id).where(
+    store.outbox.c.call_key == sa.bindparam("key"),
+    sa.or_(store.outbox.c.status == HELD, store.outbox.c.status == STAGED)).limit(1)
+
+
 def _row_for_call(conn, key: str):
-    return conn.execute(sa.select(store.outbox).where(store.outbox.c.call_key == key)).first()
+    return conn.execute(_ROW_FOR_CALL, {"key": key}).first()
 
 
 def is_opted_out(conn, number_hash: str) -> bool:
-    found = conn.execute(
-        sa.select(store.opt_outs.c.number_hash).where(store.opt_outs.c.number_hash == number_hash)
-    ).first()
-    return found is not None
+    return conn.execute(_OPTED_OUT, {"number_hash": number_hash}).first() is not None
 
 
 def _text_fields(number: str, branches: list[str], simulated: bool,
@@ -260,10 +268,8 @@ def release_call(call_sid: str, call_status: str) -> int:
 
     key = store.call_key(call_sid)
     table = store.outbox
-    with store.read() as conn:  # most calls ask for no text: no write lock for them
-        pending = conn.execute(sa.select(table.c.id).where(
-            table.c.call_key == key, table.c.status.in_((HELD, STAGED))).limit(1)).first()
-    if pending is None:
+    # Most calls ask for no text: one plain read, no transaction and no write lock for them.
+    if store.first_value(_WAITING, key=key) is None:
         return 0
     now = store.utcnow()
     with store.begin() as conn:
@@ -402,8 +408,7 @@ def _remember_spent(conn, rows, now) -> None:
 
 def _spent(conn, key: str) -> bool:
     """A call whose text was arranged (and purged) long ago: a replayed yes sends nothing."""
-    return conn.execute(sa.select(store.spent_calls.c.call_key)
-                        .where(store.spent_calls.c.call_key == key)).first() is not None
+    return conn.execute(_SPENT, {"key": key}).first() is not None
 
 
 def purge(older_than: timedelta, now=None) -> dict[str, int]:

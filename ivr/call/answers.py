@@ -1,0 +1,133 @@
+"""Voice answers kept once made and sent again without Flask: the welcome, a step, a key
+pressed at a menu.
+
+The same key at the same step of the same kind of call (the path and its query:
+the step, the tries, the steps heard, the language) always gets the same TwiML:
+the engine is pure and every step is rendered at start. So once the answer view
+has answered one, a WSGI middleware in front of Flask answers the next one
+itself: it reads the body, checks Twilio's signature with the same one-HMAC
+check as every webhook, notes the webhook for the metrics and the events, and
+sends the kept bytes. Most of what a menu step cost was Flask's machinery and
+the engine, not the answer (BENCHMARKS.md).
+
+Kept only for answers that depend on nothing else (`repeatable`): a key or none, no
+words (a caller's own words rarely come twice, so keeping them would only
+flatter a benchmark), no practice call, no language chosen now, no text
+arranged (the database), no number read back, no opening hours (the clock).
+Anything the middleware is not sure of goes through Flask as before: a
+signature the quick check does not match (ports, proxies: the full check is
+Flask's), an odd body or content type, an answer it has not kept. A caller
+therefore always gets what the view would have sent, 999 first included.
+"""
+from __future__ import annotations
+
+import io
+import time
+from typing import NamedTuple
+
+from ivr import security
+from ivr.call.engine import Step
+from ivr.call.flow import Flow
+from ivr.metrics import EXTENSION as METRICS
+from ivr.metrics import Noted
+
+EXTENSION = "calm_line.answers"
+PREFIX = "/voice"  # the voice webhooks; only the answers kept are answered here
+MAX_KEPT = 4096  # answers kept per process (about 1.5 kB each); all forgotten when full
+
+
+class Kept(NamedTuple):
+    endpoint: str  # as Flask routed it ("voice.answer"), for the metrics and the events
+    view_args: dict
+    body: bytes
+    headers: list[tuple[str, str]]
+    steps: str
+    language: str | None
+    heard: tuple | None
+
+
+def repeatable(flow: Flow, step: Step, form, simulated: bool, reads_back: bool) -> bool:
+    """Whether this answer is the same for every call that sends the same path, query and key
+    (or no key). The step is the engine's, before any action or opening hours."""
+    if simulated or step.action or form.get("SpeechResult") or reads_back:
+        return False
+    node = flow.nodes.get(step.node)
+    return node is not None and not (node.type == "dial" and node.hours is not None)
+
+
+class Answers:
+    """The kept answers of one app, and the middleware that sends them."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+        self.wsgi_app = app.wsgi_app  # Flask's own, wrapped (ProxyFix, if any, goes outside)
+        self.kept: dict[tuple[str, str, str], Kept] = {}
+        self.sent = 0  # answers sent from here, for the tests and the benchmarks
+
+    def keep(self, request, response) -> None:
+        """Keep the view's answer for this path, query and key (response.calm_line: its steps,
+        language and how a key was heard, as the view left them)."""
+        if len(self.kept) >= MAX_KEPT:
+            self.kept.clear()  # crude and enough: the common answers come back at once
+        steps, language, heard = response.calm_line
+        environ = request.environ
+        key = (environ.get("PATH_INFO", ""), environ.get("QUERY_STRING", ""),
+               request.form.get("Digits") or "")
+        self.kept[key] = Kept(request.url_rule.endpoint, dict(request.view_args or {}),
+                              response.get_data(), response.headers.to_wsgi_list(), steps,
+                              language, heard)
+
+    def __call__(self, environ, start_response):
+        if (not self.kept or environ.get("REQUEST_METHOD") != "POST"
+                or not environ.get("PATH_INFO", "").startswith(PREFIX)
+                or environ.get("CONTENT_TYPE") != security.FORM_TYPE):
+            return self.wsgi_app(environ, start_response)
+        started = time.perf_counter()
+        body = security.read_body(environ, self.app.config.get("MAX_CONTENT_LENGTH"))
+        if body is None:
+            return self.wsgi_app(environ, start_response)
+        environ["wsgi.input"] = io.BytesIO(body)  # read again by Flask if we pass it on
+        sent = self._send(environ, body, start_response, started)
+        return sent if sent is not None else self.wsgi_app(environ, start_response)
+
+    def _send(self, environ, body: bytes, start_response, started: float) -> list[bytes] | None:
+        try:
+            pairs = security.parse_pairs(body.decode())
+        except ValueError:
+            return None
+        form: dict[str, str] = {}
+        for name, value in pairs:
+            form.setdefault(name, value)  # the first of repeated fields, as Flask's form.get
+        if form.get("SpeechResult") or "CalmLineSimulated" in form:
+            return None
+        path = environ.get("PATH_INFO", "")
+        kept = self.kept.get((path, environ.get("QUERY_STRING", ""), form.get("Digits") or ""))
+        if kept is None:
+            return None
+        signatures = self.app.extensions[security.EXTENSION]
+        url = security.signed_url(environ, signatures.base)
+        signature = environ.get("HTTP_X_TWILIO_SIGNATURE", "")
+        if not url or not signature or not signatures.fast_match(url, pairs, signature):
+            return None  # Flask's full check decides (and answers 403 if it fails)
+        start_response("200 OK", list(kept.headers))
+        self.sent += 1
+        self._note(form, kept, started)
+        return [kept.body]
+
+    def _note(self, form: dict, kept: Kept, started: float) -> None:
+        """What the after-request hook notes for a webhook Flask answered: the same tuple."""
+        metrics = self.app.extensions.get(METRICS)
+        if metrics is None:
+            return
+        metrics.note(Noted(kept.endpoint, kept.view_args, 200, kept.steps, form,
+                           time.perf_counter() - started, time.time(), kept.language, kept.heard))
+
+
+def init_app(app) -> None:
+    """Put the middleware in front of Flask (before security.init_app adds any ProxyFix)."""
+    app.extensions[EXTENSION] = answers = Answers(app)
+    app.wsgi_app = answers
+
+
+def answers_of(app) -> Answers:
+    return app.extensions[EXTENSION]
