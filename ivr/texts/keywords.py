@@ -17,11 +17,11 @@ phrase anywhere opts out; in a longer one, only its first word does. When in
 doubt, we stop. START, YES, UNSTOP (opt back in) and HELP, INFO count only as
 the whole message: opting back in must be meant.
 
-Other languages (issue 18): POMOC is Polish for HELP, and the word Polish
-services use for it; like HELP it counts only as the whole message, after the
-STOP check, so it can never hide a STOP. Polish senders write STOP and START
-as they are (Polish services use the English words), so they need nothing
-more. language() says which language a message's keyword is in, for the reply.
+Other languages (issue 18): POMOC is Polish for HELP; like HELP it counts
+only as the whole message, after the STOP check, so it can never hide a
+STOP. STOP and START are the words the line's texts tell every caller to
+send, in Polish too ("Odpisz STOP"), so they need nothing more. language()
+says which language a message's keyword is in, for the reply.
 """
 from __future__ import annotations
 
