@@ -211,7 +211,14 @@ def test_the_line_says_it_where_it_belongs(heard, rule, pattern, where):
 
 
 def test_never_look_at_the_image_is_heard_early_in_every_call(heard):
-    words = [w.lower() for w in re.findall(r"[\w']+", heard["call"])]
+    """Counted in the words of the caller's language: each other language's offer (its 999
+    sentence and key, right after the English one, issue 18) is left out of the count."""
+    call = heard["call"]
+    for offer in FLOW.offers:
+        for key in offer.prompts:
+            assert FLOW.spoken(key) in call
+            call = call.replace(FLOW.spoken(key), " ", 1)
+    words = [w.lower() for w in re.findall(r"[\w']+", call)]
     at = next(i for i in range(len(words)) if words[i:i + 5] == ["do", "not", "look", "at", "the"])
     assert at < 80, f"heard at word {at} of the call"
 

@@ -271,6 +271,7 @@ def test_script_is_stable_so_a_change_is_a_small_diff(tmp_path):
     first = run(flowtools.script_command).output
     assert first == run(flowtools.script_command).output
     flows, prompts = copy_shipped(tmp_path)
+    shutil.copy(REPO_ROOT / "prompts" / "pl-PL.yaml", prompts.parent)  # its offer is in the welcome
     prompts.write_text(prompts.read_text().replace("Take care. Goodbye.", "Take care now. Goodbye."))
     changed = run(flowtools.script_command, "--flows", flows, "--prompts", prompts.parent).output
     old, new = first.splitlines(), changed.splitlines()

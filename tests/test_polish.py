@@ -65,17 +65,38 @@ def _assert_polish(turn) -> None:
 # -- choosing -----------------------------------------------------------------
 
 
+def _word_at(words: list[str], wanted: list[str]) -> int | None:
+    """The word (1-based) at which `wanted` has been said, or None."""
+    return next((i + len(wanted) for i in range(len(words))
+                 if words[i:i + len(wanted)] == wanted), None)
+
+
 def test_the_welcome_says_999_in_english_first_then_in_polish_with_its_key(app):
     turn = Caller(FlaskTransport(app)).dial()
     root = ET.fromstring(turn.xml)
     first = root[0]  # the English 999 sentence, before the Gather: no key cuts it
     assert first.tag == "Say" and "9 9 9" in first.text and first.get("language") == "en-GB"
+    assert _word_at(speech.words(first.text), ["9", "9", "9."]) <= 25
     inside = list(root.find("Gather").iter("Say"))
     assert (inside[0].get("voice"), inside[0].get("language")) == ("Polly.Ola-Neural", "pl-PL")
-    assert "9 9 9" in inside[0].text and "naciśnij 7" in inside[1].text
-    heard = speech.words(first.text) + speech.words(inside[0].text)
-    assert len(heard) <= 25  # the Polish 999 within the first 25 words of the call
+    # Counted from the start of the offer, the words a caller hears in Polish: the
+    # Polish 999 sentence and key 7, both within the first 25.
+    offer = speech.words(inside[0].text) + speech.words(inside[1].text)
+    assert _word_at(offer, ["9", "9", "9."]) == 15
+    assert _word_at(offer, ["7."]) == 19 and "naciśnij 7" in inside[1].text
     assert inside[2].get("language") == "en-GB"  # then the English welcome goes on
+
+
+def test_the_offer_says_the_polish_999_sentence_a_polish_caller_hears_everywhere(app):
+    """The same sentence, word for word, in the offer, the Polish welcome and at key 9."""
+    offered = list(ET.fromstring(Caller(FlaskTransport(app)).dial().xml)
+                   .find("Gather").iter("Say"))[0].text
+    assert offered == POLISH.spoken("urgent.call_999")
+    caller = _polish(app)
+    assert _says(caller.last)[0].text.endswith(" " + offered)  # "To jest Calm Line. " + it
+    urgent = caller.press("9")
+    _assert_polish(urgent)
+    assert offered in [say.text for say in _says(urgent)]
 
 
 def test_key_7_in_the_welcome_chooses_polish_and_the_choice_travels_in_the_url(app):
@@ -227,6 +248,7 @@ def _keys_only(tmp_path) -> None:
     """A test-only language (xx-GB) made from the Polish words, with speech turned off."""
     words = yaml.safe_load((REPO_ROOT / "prompts" / "pl-PL.yaml").read_text())
     words["language"].update(code="xx-GB", key="8", speech=False, name="Keys only")
+    words["language"].pop("say")  # its words would be Polish's: E048
     words["prompts"]["language.choose"] = "Keys only: press 8."
     flows, _ = copy_shipped(tmp_path)
     (tmp_path / "prompts" / "xx-GB.yaml").write_text(yaml.safe_dump(words, allow_unicode=True))

@@ -22,6 +22,26 @@ def test_the_polish_script_says_it_is_a_draft_at_the_top():
     assert result.exit_code == 0, result.output
     assert result.output.startswith("draft: not yet reviewed by a fluent speaker")
     assert "naciśnij 1 albo powiedz: kroki" in result.output
+    # how a caller comes to it: the offer in the English welcome, and when 999 and 7 are heard
+    top = result.output.split("Every step of the line")[0]
+    assert "How a caller chooses pl-PL: in the en-GB welcome" in top
+    assert "1. Jeśli dziecko jest w bezpośrednim niebezpieczeństwie, rozłącz się teraz i " \
+           "zadzwoń pod 999.\n2. Po polsku: naciśnij 7." in top
+    assert "999 heard by word 15 of the offer (about 0:14), then key 7 by word 19 " \
+           "(about 0:15)" in top
+
+
+def test_the_english_script_shows_the_polish_offer_after_the_first_sentence():
+    result = CliRunner().invoke(script_command, ["--flows", str(REPO_ROOT / "flows.yaml"),
+                                                 "--prompts", str(REPO_ROOT / "prompts")])
+    assert result.exit_code == 0, result.output
+    start = result.output.split("### 1. ")[1].split("### 2. ")[0]
+    said = [line for line in start.splitlines() if line[:1].isdigit()]
+    assert said[0].startswith("1. This is Calm Line.")
+    assert said[1].startswith("2. [pl-PL, in the voice Polly.Ola-Neural] Jeśli dziecko jest")
+    assert said[2].startswith("3. [pl-PL, in the voice Polly.Ola-Neural] Po polsku: naciśnij 7.")
+    assert said[3].startswith("4. This line is for parents")
+    assert "key 7 by word 19 (about 0:15)" in start
 
 
 def test_an_unknown_language_for_the_script_is_a_clear_error():

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+from urllib.parse import parse_qs, urlsplit
 
 from flask import current_app, g, has_request_context, request
 
@@ -74,6 +75,20 @@ def renderer(call_flow: flow_module.Flow | None = None) -> twiml.Renderer:
 
 def safety() -> str:
     return current_app.extensions["calm_line.safety"][flow().code]
+
+
+def safety_for_url(url: str | None) -> str:
+    """The safety words in the language of a URL the line gave Twilio (its l=, as in
+    Twilio's ErrorUrl to the fallback URL), else the first language's. Never fails: it
+    answers when everything else has."""
+    words = current_app.extensions["calm_line.safety"]
+    first = first_flow()
+    try:
+        code = parse_qs(urlsplit(url or "").query).get("l", [""])[0]
+        return words[(first.in_language(code) or first).code]
+    except Exception:  # a URL that cannot be read: the first language, as for any call
+        log.warning("fallback: could not read the language of the URL that failed")
+        return words[first.code]
 
 
 def reads_back(node_ids) -> bool:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from ivr.call.flow import ACTION_TYPES, Flow, Node
-from ivr.call.understanding import Understanding
+from ivr.call.understanding import Understanding, names_one_of
 from ivr.call.wording import placeholders
 
 MAX_CHAIN = 20  # message steps played in a row before we stop following `next`
@@ -95,6 +95,37 @@ def menu_keys(flow: Flow, node: Node) -> set[str]:
     """The keys a menu answers to: its choices, the confirm's yes, the flow's nav keys."""
     keys = {choice.key for choice in node.choices} | {nav.key for nav in flow.nav_for(node)}
     return keys | ({node.yes.key} if node.yes else set())
+
+
+def offers_heard_at(flow: Flow, node: Node) -> bool:
+    """Where a caller may choose another language by words: the menu the welcome leads to
+    (where its offer is heard) and the main menu. Its key counts at any menu not using it."""
+    if not flow.offers or node.type != "menu":
+        return False
+    return node.id == flow.home or node.id == start(flow).node
+
+
+def chosen_language(flow: Flow, node: Node, digits: str | None, speech: str | None) -> str | None:
+    """The language a caller chose here (its code), or None: its key (7 for Polish) at a menu
+    that does not use that key; or, where offers_heard_at, its words ("po polsku", "Polish
+    please"). Urgent words win over everything: "po polsku, someone is threatening my son"
+    is an answer to the menu (the urgent step, in this language), not a choice of language."""
+    if node.type != "menu" or not flow.offers:
+        return None
+    digits = (digits or "").strip()
+    if digits:
+        if digits in menu_keys(flow, node):
+            return None
+        return next((offer.code for offer in flow.offers if offer.key == digits), None)
+    if not (speech or "").strip() or not offers_heard_at(flow, node):
+        return None
+    chosen = next((o.code for o in flow.offers if names_one_of(speech or "", o.words)), None)
+    if chosen is None or flow.understander is None or node.id not in flow.understander.menus:
+        return chosen
+    # Urgent words (the safety layer's signals, or "nine"), not a near match: "polish" is
+    # close to the urgent step's example "police" by its letters, and means Polish.
+    heard = flow.understander.understand(node.id, speech or "")
+    return None if heard.label == flow.urgent and heard.layer in ("urgent", "key") else chosen
 
 
 def _can_confirm(flow: Flow, node: Node, label: str | None) -> bool:

@@ -81,9 +81,10 @@ class Offer:
 
     code: str  # pl-PL
     key: str  # the key that chooses it ("7")
-    prompts: tuple[str, ...]  # keys in the offering flow's prompts ("pl-PL:language.danger")
+    prompts: tuple[str, ...]  # keys in the offering flow's prompts ("pl-PL:urgent.call_999")
     voice: str
     language: str
+    words: tuple[str, ...] = ()  # what a caller may say to choose it ("po polsku"), lower case
 
 
 @dataclass(frozen=True)
@@ -357,7 +358,8 @@ def with_languages(base: Flow, others: list[tuple[Flow, yamlfile.YamlDoc]]) -> F
         for key in block.get("offer") or ():
             prompts[f"{other.code}:{key}"] = other.prompts[key]
             keys.append(f"{other.code}:{key}")
-        offers.append(Offer(other.code, str(block["key"]), tuple(keys), other.voice, other.language))
+        offers.append(Offer(other.code, str(block["key"]), tuple(keys), other.voice, other.language,
+                            tuple(str(w).lower() for w in block.get("say") or ())))
     return replace(base, prompts=MappingProxyType(prompts), offers=tuple(offers),
                    languages=MappingProxyType({other.code: other for other, _ in others}))
 

@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 
 from twilio.twiml.voice_response import Gather, VoiceResponse
 
-from ivr.call import playlist, wording
+from ivr.call import engine, playlist, wording
 from ivr.call.engine import CallState, Step
 from ivr.call.flow import Flow, Node
 
@@ -75,6 +75,8 @@ class Renderer:
             return self._gather(response, node, url, input="dtmf", num_digits=1, finish_on_key="")
         phrases = [p for c in (*node.choices, *([node.yes] if node.yes else [])) for p in c.phrases]
         phrases += [p for nav in self.flow.nav_for(node) for p in nav.phrases]
+        if engine.offers_heard_at(self.flow, node):  # "po polsku": so this recogniser hears it
+            phrases += [word for offer in self.flow.offers for word in offer.words]
         return self._gather(
             response, node, url,
             input="dtmf speech", num_digits=1,

@@ -218,13 +218,13 @@ def step(node_id):
 
 
 def _chosen_language(flow: Flow, node_id: str, digits: str | None) -> str | None:
-    """The language whose key the caller pressed (7 for Polish, offered in the welcome),
-    at a menu that does not use that key itself; None otherwise."""
+    """The language the caller chose (engine.chosen_language): its key (7 for Polish) at a
+    menu that does not use it, or its words ("po polsku") at the main menu; None otherwise,
+    and None for urgent words, which the menu answers first (in the call's language)."""
     node = flow.nodes.get(node_id)
-    digits = (digits or "").strip()
-    if node is None or node.type != "menu" or digits in engine.menu_keys(flow, node):
+    if node is None:
         return None
-    return next((offer.code for offer in flow.offers if offer.key == digits), None)
+    return engine.chosen_language(flow, node, digits, request.form.get("SpeechResult"))
 
 
 @bp.post("/answer/<node_id>")
@@ -304,7 +304,8 @@ def status():
 @bp.post("/fallback")
 @twilio_signed
 def fallback():
-    """Twilio's fallback URL: fixed words, no flow logic, no database."""
+    """Twilio's fallback URL: fixed words, no flow logic, no database. Twilio posts the URL
+    that failed (ErrorUrl): its l= gives the call's language (pl-PL), else the first one."""
     log.warning("fallback used for call %s (error %s)", _call_tag(),
                 request.form.get("ErrorCode", "-"))
-    return _twiml(content.safety())
+    return _twiml(content.safety_for_url(request.form.get("ErrorUrl")))

@@ -90,7 +90,8 @@ CODES = {
     "E027": ("error", "a dead end: a step has no way on, or its way on is itself"),
     "E028": ("error", "a loop with no way out: steps from which no goodbye can be reached"),
     "E029": ("error", "the same phrase for two keys (or twice) in one menu"),
-    "E030": ("error", "the 999 instruction is not within the first 25 words of a call"),
+    "E030": ("error", "the 999 instruction is not within the first 25 words of a call, or a "
+                      "language's offer does not give its 999 and its key within its first 25"),
     "E031": ("error", "a phone number that is not on the allow-list"),
     "E032": ("error", "a phone number written straight into the words, not as a {placeholder}"),
     "E033": ("error", "a menu does not offer key 9 first"),
@@ -108,7 +109,10 @@ CODES = {
     "E045": ("error", "a text lacks a link's label, a link, or a number the caller heard"),
     "E046": ("error", "opening hours that cannot be read (a day, a time or a date)"),
     "E047": ("error", "a language file lacks a key the first language has, or its `language:` block"),
-    "E048": ("error", "the key that chooses a language is used by a menu or by another language"),
+    "E048": ("error", "the key (or words) that choose a language are used by a menu or by "
+                      "another language"),
+    "E049": ("error", "a language says its 999 sentence in other words in its offer or welcome "
+                      "than at key 9"),
     "E044": ("error", "an example that the line understands as another choice, or that two choices share"),
     "W001": ("warning", "a prompt, link or number that nothing uses"),
     "W002": ("warning", "a step talks for more than 45 seconds before its choices"),

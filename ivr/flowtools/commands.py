@@ -17,7 +17,7 @@ import click
 
 from ivr import config
 from ivr.call import flow as flow_module
-from ivr.flowtools import checks, graph, paths, script, validate
+from ivr.flowtools import checks, graph, languages, paths, script, validate
 from ivr.flowtools.understand import understand_command
 from ivr.problems import FlowError, Problem
 
@@ -142,6 +142,9 @@ def load_for_view(flows_file, prompts_dir):
     flows_doc, prompts_doc = flow_module.load_docs(flows_file, prompts_dir)
     every = flow_module.build(flows_doc, prompts_doc, dict(flow_module.ALL_OPTIONAL))
     plain = flow_module.build(flows_doc, prompts_doc, {})
+    # The other languages that pass their checks, so the welcome shows their offers.
+    others, _ = languages.load(every, prompts_doc, flows_doc, prompts_dir)
+    every = flow_module.with_languages(every, others)
     return every, graph.optional_steps(every, plain), flows_doc.data["nodes"], problems
 
 
@@ -230,11 +233,20 @@ def script_command(flows_file, prompts_dir, fmt, output, technical, against, lan
         _write(script.to_html(blocks) if fmt == "html" else script.to_markdown(blocks), output)
         return
     files = [Path(flows_file), flow_module.prompts_file(prompts_dir)]
+    first = every
     if lang:
         every = _in_language(flows_file, prompts_dir, lang)
         files.append(flow_module.prompts_file(prompts_dir, lang))
     make = script.document if technical else script.staff_document
     blocks = make(every, raw_nodes, files, [relative(p) for p in problems], optional)
+    if lang:  # how a caller comes to this language: the offer in the first one's welcome
+        from ivr.flowtools import plain
+
+        offer = next((o for o in first.offers if o.code == lang), None)
+        said = [first.written(first.prompts[k]) for k in (offer.prompts if offer else ())]
+        blocks[1:1] = [("p", f"How a caller chooses {lang}: in the {first.code} welcome, they "
+                             f"hear (in {lang}):"), ("ol", said),
+                       ("ul", plain.offer_lines(first, lang))]
     if lang and every.draft:
         blocks.insert(0, ("p", f"draft: not yet reviewed by a fluent speaker ({lang}: "
                                f"reviewed_by is empty in prompts/{lang}.yaml; docs/translation.md)"))

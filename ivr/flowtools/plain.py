@@ -106,17 +106,59 @@ def name(flow: Flow, node_id: str, names: dict[str, str], numbers: dict[str, int
 
 
 def heard_keys(flow: Flow, node: Node) -> list[str]:
-    """The prompt keys a caller hears at a step, in order: its words, then its choices and keys."""
+    """The prompt keys a caller hears at a step, in order: its words (at the start, each other
+    language's offer right after the first sentence, as playlist.py says it), then its choices
+    and keys."""
     keys = list(node.say)
+    if node.id == flow.start and keys:
+        keys[1:1] = [key for offer in flow.offers for key in offer.prompts]
     if node.type == "menu":
         keys += speech.choice_prompts(flow, node)
     return [k for k in keys if k in flow.prompts]
 
 
+def _offered_in(flow: Flow, key: str):
+    """The other language whose offer says this prompt ("pl-PL:urgent.call_999"), or None."""
+    code = key.partition(":")[0] if ":" in key else None
+    return next((offer for offer in flow.offers if offer.code == code), None)
+
+
 def heard(flow: Flow, node: Node) -> list[str]:
     """What a caller hears at a step, in order: its words, then its choices and keys."""
-    return [flow.written(flow.prompts[k]).replace("{entered}", "[the number they keyed in]")
-            for k in heard_keys(flow, node)]
+    said = []
+    for key in heard_keys(flow, node):
+        text = flow.written(flow.prompts[key]).replace("{entered}", "[the number they keyed in]")
+        offer = _offered_in(flow, key)
+        said.append(f"[{offer.code}, in the voice {offer.voice}] {text}" if offer else text)
+    return said
+
+
+def offer_lines(first: Flow, code: str | None = None) -> list[str]:
+    """When each other language's 999 sentence and key are heard (or only `code`'s)."""
+    from ivr.flowtools import languages
+
+    lines = []
+    for timing in languages.offer_timings(first):
+        if code and timing.code != code:
+            continue
+        at_999, at_key = timing.seconds(timing.at_999), timing.seconds(timing.at_key)
+        lines.append(
+            f"{timing.code}: right after the first sentence (its {timing.starts_at} words end "
+            f"about {speech.clock(timing.starts_at / speech.WORDS_PER_SECOND)} into the call), "
+            f"in its own voice: "
+            f"its 999 sentence, 999 heard by word {timing.at_999} of the offer "
+            f"(about {speech.clock(at_999) if at_999 is not None else '-'}), then key {timing.key} "
+            f"by word {timing.at_key} (about {speech.clock(at_key) if at_key is not None else '-'}); "
+            f"{timing.words} words, about {speech.clock(timing.words / speech.WORDS_PER_SECOND)} "
+            f"more. Pressing {timing.key} at any menu that does not use it, or saying one of "
+            f"{', '.join(f'“{w}”' for w in _offer_words(first, timing.code)) or 'its words'} "
+            f"at the main menu, starts the call again in {timing.code}.")
+    return lines
+
+
+def _offer_words(first: Flow, code: str) -> tuple[str, ...]:
+    offer = next((o for o in first.offers if o.code == code), None)
+    return getattr(offer, "words", ()) if offer else ()
 
 
 class Citations:
@@ -132,7 +174,8 @@ class Citations:
         self.used: dict[str, dict] = {}
 
     def of(self, prompt_key: str) -> str:
-        found = sources.sources_for(prompt_key, self.prompts or {}, self.sources)
+        # Another language's words ("pl-PL:urgent.call_999") rest on the first language's key.
+        found = sources.sources_for(prompt_key.rpartition(":")[2], self.prompts or {}, self.sources)
         for source in found:
             self.used.setdefault(source["id"], source)
         return ", ".join(source["id"] for source in found)
@@ -177,6 +220,10 @@ def _step_blocks(flow: Flow, node: Node, raw: dict, names, numbers, optional,
             speech.before_choices(flow, node)
         blocks.append(("p", f"The caller hears (about {speech.clock(took)}):"))
         blocks.append(("ol", sentences))
+        if node.id == flow.start and flow.offers:
+            blocks.append(("p", "The lines in brackets are another language's offer, said inside "
+                                "the first menu (a key cuts them), not counted in the time above:"))
+            blocks.append(("ul", offer_lines(flow)))
     elif node.type in ("text_request", "text_confirm"):
         blocks.append(("p", "The line says nothing here: it arranges the text, then goes on."))
     if node.type == "dial":

@@ -88,6 +88,13 @@ def _step_blocks(flow: Flow, node: Node, raw: dict, optional: set[str]) -> list[
     if node.say:
         blocks.append(("p", f"Says (about {speech.clock(speech.before_choices(flow, node))}):"))
         blocks.append(("ol", _said(flow, node.say)))
+    if node.id == flow.start and node.say and flow.offers:
+        from ivr.flowtools import plain
+
+        blocks.append(("p", [f"Between its first sentence ({node.say[0]}) and the rest, inside "
+                             "the <Gather>, each other language's offer in its own voice:"]))
+        blocks.append(("ol", _said(flow, [k for o in flow.offers for k in o.prompts])))
+        blocks.append(("ul", plain.offer_lines(flow)))
     if node.type == "dial":
         blocks.append(("p", ["Puts the call through to the number in the setting ", Code(str(node.dial)),
                              "."]))

@@ -37,7 +37,6 @@ def load(flows_file, prompts_dir, settings: dict | None = None) -> tuple[Flow, l
     # Every other language (prompts/<code>.yaml), checked on the same flow.
     others, more = languages.load(every_choice, prompts_doc, flows_doc, prompts_dir)
     problems = sorted({*problems, *(checks.with_severity(p) for p in more)})
-    problems += languages.offer_words(flow_module.with_languages(every_choice, others))
     if any(p.severity == "error" for p in problems):
         raise FlowError(problems)
     first = flow_module.build(flows_doc, prompts_doc, settings)

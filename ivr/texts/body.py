@@ -172,6 +172,18 @@ def _compose_parts(flow, branches: list[str], limit: int | None = None) -> list[
             for index, part in enumerate(parts, 1)]
 
 
+def reply(flow, name: str) -> str:
+    """A reply to a text (sms.help_reply, ...) in the flow's language. As for the text after
+    a call: with the language's own letters (``sms``) when they fit one text of
+    TEXT_MAX_SEGMENTS, else the same line without them (``sms_ascii``), which `ivr check`
+    holds within the limit (E041)."""
+    marked = plain(flow.written(flow.sms[name]))
+    bare = (getattr(flow, "sms_ascii", None) or {}).get(name)
+    if bare is None or segments(marked) <= max_segments(flow):
+        return marked
+    return plain(flow.written(bare))
+
+
 def compose(flow, branches: list[str]) -> str:
     """All of the text for a caller who heard ``branches``, its parts one after another."""
     return "\n\n".join(compose_parts(flow, branches))

@@ -16,6 +16,12 @@ Then, in a short message (at most SHORT_WORDS words), an opt-out word or
 phrase anywhere opts out; in a longer one, only its first word does. When in
 doubt, we stop. START, YES, UNSTOP (opt back in) and HELP, INFO count only as
 the whole message: opting back in must be meant.
+
+Other languages (issue 18): POMOC is Polish for HELP; like HELP it counts
+only as the whole message, after the STOP check, so it can never hide a
+STOP. STOP and START are the words the line's texts tell every caller to
+send, in Polish too ("Odpisz STOP"), so they need nothing more. language()
+says which language a message's keyword is in, for the reply.
 """
 from __future__ import annotations
 
@@ -34,6 +40,9 @@ OPT_OUT_PHRASES = (("OPT", "OUT"), ("UN", "SUBSCRIBE"))
 OPT_IN_WORDS = frozenset({"START", "YES", "UNSTOP", "OPTIN"})
 OPT_IN_PHRASES = (("OPT", "IN"),)
 HELP_WORDS = frozenset({"HELP", "INFO"})
+# Keywords of one other language only: the reply goes in that language.
+LANGUAGE_WORDS = {"POMOC": "pl-PL"}
+HELP_WORDS |= frozenset(word for word in LANGUAGE_WORDS)
 SHORT_WORDS = 12
 _DROP = {"Mn", "Me", "Cf", "Cc", "Cs", "Co", "Cn"}  # marks, format (zero-width, bidi), controls
 _WORD = re.compile(r"[A-Z0-9]+")
@@ -95,3 +104,10 @@ def keyword(body: str | None) -> str | None:
     if len(found) == 1 and whole in HELP_WORDS:
         return HELP
     return None
+
+
+def language(body: str | None) -> str | None:
+    """The language of a message that is one keyword of another language alone ("pomoc":
+    pl-PL), else None."""
+    found = words(body)
+    return LANGUAGE_WORDS.get(found[0]) if len(found) == 1 else None

@@ -336,6 +336,19 @@ def opt_out_in(conn, number_hash: str, source: str = "sms") -> int:
     ).rowcount
 
 
+def language_of(conn, number_hash: str) -> str | None:
+    """The language of the latest text the line sent or queued to this number (a practice
+    call's, or a keyed-in number never confirmed, does not count); None: none kept."""
+    table = store.outbox
+    row = conn.execute(
+        sa.select(table.c.language)
+        .where(table.c.to_hash == number_hash, table.c.simulated == sa.false(),
+               table.c.status.notin_((STAGED, ABANDONED)))
+        .order_by(table.c.id.desc()).limit(1)
+    ).first()
+    return row.language if row is not None else None
+
+
 def opt_in(number_e164: str) -> bool:
     """START: texts may go to this number again. True if it had opted out."""
     with store.begin() as conn:

@@ -16,6 +16,7 @@ from twilio.twiml.messaging_response import MessagingResponse
 from ivr import store
 from ivr.logs import mask_number
 from ivr.security import twilio_signed
+from ivr.texts import body as textbody
 from ivr.texts import keywords, outbox, phones, worker
 
 log = logging.getLogger(__name__)
@@ -44,11 +45,26 @@ def _number(raw: str | None) -> str | None:
     return digits if re.fullmatch(r"\+\d{6,15}", digits) else None
 
 
-def _reply(prompt: str) -> Response:
-    flow = current_app.extensions["calm_line.flow"]
+def _reply(prompt: str, language: str | None = None) -> Response:
+    first = current_app.extensions["calm_line.flow"]
     twiml = MessagingResponse()
-    twiml.message(flow.written(flow.sms[prompt]))
+    twiml.message(textbody.reply(first.in_language(language) or first, prompt))
     return Response(str(twiml), status=200, mimetype="text/xml")
+
+
+def _language(conn, number: str | None, body: str | None) -> str | None:
+    """The language to answer in: the text's own, when it is a word of one language only
+    (POMOC), else the language of the latest text the line sent this number, else None
+    (the first language). An inbound text carries no call: this is all the line knows."""
+    said = keywords.language(body)
+    if said or not number:
+        return said
+    try:
+        with conn.begin_nested():  # a failure here leaves the transaction usable for STOP
+            return outbox.language_of(conn, store.number_hash(number))
+    except Exception:  # a reply in English beats no reply: STOP must still be acted on
+        log.exception("sms: could not look up the language of a number; answering in English")
+        return None
 
 
 REPLIES = {"stop": "stopped_reply", "start": "started_reply", "help": "help_reply",
@@ -89,12 +105,13 @@ def inbound():
     masked = mask_number(request.form.get("From"))
     sid = twilio_sid(request.form.get("MessageSid") or request.form.get("SmsSid"), "MessageSid")
     with store.begin() as conn:
+        language = _language(conn, number, request.form.get("Body"))
         if sid and not _first_time(conn, sid, wants):
             log.warning("sms from %s: message already handled (a repeat or a replay); "
                         "nothing changed", masked)
-            return _reply(REPLIES[wants])
+            return _reply(REPLIES[wants], language)
         _act(conn, wants, number, masked)
-    return _reply(REPLIES[wants])
+    return _reply(REPLIES[wants], language)
 
 
 def _act(conn, wants: str | None, number: str | None, masked: str) -> None:

@@ -176,10 +176,59 @@ CASES: dict[str, list[tuple[str, str | None, str, str]]] = {
     ],
     "E047-language-missing-key": [
         (POLISH, "\nprompts:\n", '  goodbye.bye: "Trzymaj się. Do widzenia."\n', ""),
-        (POLISH, "\nprompts:\n", '{emergency}."\n', '{emergency}."  # expect: E047\n'),
+        (POLISH, "\nprompts:\n", 'naciśnij 7."\n', 'naciśnij 7."  # expect: E047\n'),
     ],
     "E048-language-key-used": [
         (POLISH, None, '  key: "7"', '  key: "4"  # expect: E048\n  #'),
+    ],
+    # The Polish offer (issue 18): its 999 sentence and its key within the first 25 words
+    # heard in Polish, and the same 999 sentence as at key 9 and in the Polish welcome.
+    "E030-language-999-late": [
+        (POLISH, "\nlanguage:\n", "  offer: [urgent.call_999, language.choose]\n",
+         "  offer: [language.choose, welcome.for_whom, urgent.call_999]  # expect: E030\n"),
+    ],
+    "E030-language-key-late": [
+        (POLISH, "\nlanguage:\n", "  offer: [urgent.call_999, language.choose]\n",
+         "  offer: [urgent.call_999, welcome.for_whom, language.choose]  # expect: E030\n"),
+    ],
+    "E049-language-999-differs": [
+        (POLISH, "\nlanguage:\n", "  offer: [urgent.call_999, language.choose]\n",
+         "  offer: [language.danger, language.choose]  # expect: E049\n"),
+        (POLISH, "\nprompts:\n", '  language.choose: "Po polsku: naciśnij 7."\n',
+         '  language.choose: "Po polsku: naciśnij 7."\n'
+         '  language.danger: "Niebezpieczeństwo? Dzwoń pod {emergency}."\n'),
+        (POLISH, "\nprompts:\n", '  welcome.danger: "To jest Calm Line. Jeśli dziecko jest w '
+         'bezpośrednim niebezpieczeństwie, rozłącz się teraz i zadzwoń pod {emergency}."\n',
+         '  welcome.danger: "To jest Calm Line. Gdy dziecku grozi niebezpieczeństwo, rozłącz się '
+         'i dzwoń pod {emergency}."  # expect: E049\n'),
+    ],
+    # The first language's checks on the words, run on Polish too (with its own words for
+    # "press", "say" and "or", and its examples), each at its line in prompts/pl-PL.yaml.
+    "E035-polish-press-wrong-key": [
+        (POLISH, "\nprompts:\n", '  main.steps: "Co robić teraz: naciśnij 1 albo powiedz: kroki."\n',
+         '  main.steps: "Co robić teraz: naciśnij 2 albo powiedz: kroki."  # expect: E035\n'),
+    ],
+    "E036-polish-say-unheard": [
+        (POLISH, "\nprompts:\n", '  main.steps: "Co robić teraz: naciśnij 1 albo powiedz: kroki."\n',
+         '  main.steps: "Co robić teraz: naciśnij 1 albo powiedz: porady."  # expect: E036\n'),
+    ],
+    "E043-polish-long-sentence": [
+        (POLISH, "\nprompts:\n", '  school.tell: "Opowiedz, co się stało i co już zostało zrobione."\n',
+         '  school.tell: "Opowiedz spokojnie, co się stało, kiedy to było, kto o tym wie, co już '
+         'zostało zrobione, czego się boisz i jakiej pomocy dziecko chciałoby teraz od szkoły."'
+         '  # expect: E043\n'),
+    ],
+    "E044-polish-example-elsewhere": [
+        (POLISH, "\n  menus:\n", "      removal:\n        - usunięcie\n",
+         "      removal:\n        - usunięcie\n        - szantaż w internecie  # expect: E044\n"),
+    ],
+    "E029-polish-phrase-is-a-key": [
+        (POLISH, "\n  nav:\n", "    home:\n      - menu\n",
+         "    home:\n      - jeden  # expect: E029, E044\n      - menu\n"),
+    ],
+    "E037-polish-phrase-punctuation": [
+        (POLISH, "\n  nav:\n", "    repeat:\n      - powtórz\n",
+         "    repeat:\n      - powtórz!  # expect: E037\n"),
     ],
     "W007-language-draft": [
         (POLISH, "\nlanguage:\n", "  name: Polski\n", "  name: Polski  # expect: W007\n"),

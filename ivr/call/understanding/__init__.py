@@ -3,7 +3,9 @@
 Layers, in order (the first that decides wins):
   key     a key's name said alone ("nine", "press two", "option for")
   urgent  safety.py: a child may be at risk; never negated ("it's not an emergency")
-  yesno   keys.py: yes or no, where a menu asks a yes/no question
+  yesno   keys.py: yes or no, where a menu asks a yes/no question; but words that are,
+          word for word, another choice's example go to it ("nie dosłyszałam", I did
+          not hear: in Polish "nie" is both "no" and "not")
   match   matcher.py: the closest of the menu's examples ('nav' when that is repeat/home/finish)
 Built once per flow at start (flow.build); `understand` is pure and takes well
 under a millisecond. No Flask, no flow objects: plain data in, a dataclass out.
@@ -15,9 +17,25 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from ivr.call.understanding import keys, matcher, safety
-from ivr.call.understanding.normalise import lemmas, normalise, surface, warm, warm_language
+from ivr.call.understanding.normalise import fold, lemmas, normalise, surface, warm, warm_language
 
 NAV = ("repeat", "home", "finish")
+# An answer longer than this that names a language is about something else ("my son sent
+# it to a Polish girl from school"), not a request to hear the line in it.
+CHOOSING_WORDS = 6
+
+
+def names_one_of(speech: str, phrases) -> bool:
+    """Whether a short answer holds one of phrases ("po polsku", "polish please"), word for
+    word: without punctuation, in any case, with or without Polish letters."""
+    said = [fold(w) for w in normalise(speech or "").split()]
+    if not said or len(said) > CHOOSING_WORDS:
+        return False
+    for phrase in phrases:
+        wanted = [fold(w) for w in normalise(phrase).split()]
+        if wanted and any(said[i:i + len(wanted)] == wanted for i in range(len(said))):
+            return True
+    return False
 
 
 @dataclass(frozen=True)
@@ -67,6 +85,7 @@ class Menu:
     yes: str | None  # the label that "yes" means here (a choice with the phrase "yes")
     no: str | None
     matcher: matcher.Matcher
+    exact: Mapping[str, str] = field(default_factory=dict)  # an example, plain -> its label
 
     def option(self, label: str) -> Option | None:
         return next((o for o in self.options if o.label == label), None)
@@ -104,9 +123,19 @@ class Understander:
             menu_id: Menu(menu_id, options,
                           next((o.label for o in options if o.label == urgent), None),
                           _yes_no_label(options, markers[0]), _yes_no_label(options, markers[1]),
-                          matcher.build(((o.label, o.texts) for o in options), lang))
+                          matcher.build(((o.label, o.texts) for o in options), lang),
+                          self._exact(options))
             for menu_id, options in menus.items()
         })
+
+    def _exact(self, options: tuple[Option, ...]) -> Mapping[str, str]:
+        """Each example, as compared, to its choice; one two choices share is left out."""
+        owners: dict[str, set[str]] = {}
+        for option in options:
+            for text in option.texts:
+                owners.setdefault(self._plain(text), set()).add(option.label)
+        return MappingProxyType({text: next(iter(labels)) for text, labels in owners.items()
+                                 if len(labels) == 1})
 
     def _plain(self, text: str) -> str:
         """Normalised, and folded outside English (so "tak" and "szkoła" match either way)."""
@@ -130,6 +159,11 @@ class Understander:
                                  signals=heard)
         answer = keys.yes_or_no(words, self.yes, self.no)
         label = {"yes": menu.yes, "no": menu.no}.get(answer or "")
+        exact = menu.exact.get(" ".join(words))
+        if label and exact is not None and exact != label:  # another choice's own example
+            option = menu.option(exact)
+            return Understanding(exact, menu.key_of(exact), 1.0,
+                                 "nav" if option and option.nav else "match", signals=heard)
         if label:
             return Understanding(label, menu.key_of(label), 1.0, "yesno", signals=heard)
         return self._match(menu, speech, heard, negated=bool(hits))

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
 from ivr.call import engine, speech
 from ivr.call.flow import Flow
@@ -26,6 +28,29 @@ PRESS = re.compile(r"\bpress\s+(?:the\s+)?([\w*#]+)", re.IGNORECASE)
 
 
 SAY = re.compile(r"\bsay\s+([\w' ]+?)\s*(?=[.,;:!?]|$)", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Wording:
+    """How a language's words offer a choice: "press 1, or say steps" in English,
+    "naciśnij 1 albo powiedz: kroki" in Polish (a language file's `language: wording:`).
+    E035 and E036 read the offers with these; key_names are the words for a key."""
+
+    press: re.Pattern = PRESS
+    say: re.Pattern = SAY
+    either: re.Pattern = re.compile(r"\s+or\s+", re.IGNORECASE)  # "say steps or advice"
+    key_names: Mapping[str, str] = field(default_factory=lambda: KEY_NAMES)
+
+    @classmethod
+    def of(cls, press: str, say: str, either: str, key_names: Mapping[str, str]) -> Wording:
+        """From the words themselves ("naciśnij", "powiedz", "albo"); a colon may follow say."""
+        return cls(re.compile(rf"\b{re.escape(press)}\s+([\w*#]+)", re.IGNORECASE),
+                   re.compile(rf"\b{re.escape(say)}:?\s+([\w' ]+?)\s*(?=[.,;:!?]|$)", re.IGNORECASE),
+                   re.compile(rf"\s+{re.escape(either)}\s+", re.IGNORECASE),
+                   {**KEY_NAMES, **{k.lower(): v for k, v in key_names.items()}})
+
+
+ENGLISH = Wording()
 
 
 def check_speaking_time(flow: Flow, flows: YamlDoc, prompts: YamlDoc) -> list[Problem]:
@@ -70,11 +95,11 @@ def check_first_key(flow: Flow, flows: YamlDoc, prompts: YamlDoc) -> list[Proble
         f"short enough for a key within {speech.FIRST_KEY_GOAL} seconds")]
 
 
-def _said_key(word: str) -> str | None:
+def _said_key(word: str, names: Mapping[str, str] = KEY_NAMES) -> str | None:
     word = word.lower()
     if len(word) == 1 and word in "0123456789*#":
         return word
-    return KEY_NAMES.get(word)
+    return names.get(word)
 
 
 def _offers(flow: Flow, flows: YamlDoc):
@@ -92,26 +117,36 @@ def _offers(flow: Flow, flows: YamlDoc):
 
 def check_offers(flow: Flow, flows: YamlDoc, prompts: YamlDoc) -> list[Problem]:
     """The words that offer a choice name its key, and the words it listens for."""
+    def where(path, prompt_key: str, code: str, message: str) -> Problem:
+        return flows.problem(path, code, message)
+
+    return offer_problems(flow, flows, where, ENGLISH, f"change the words in {prompts.file} "
+                          f"or the key here", "add it to phrases:, or change the words")
+
+
+def offer_problems(flow: Flow, flows: YamlDoc, where: Callable[..., Problem], wording: Wording,
+                   mend_key: str, mend_say: str) -> list[Problem]:
+    """E035 and E036 for the words of one language (wording: how it says press and say);
+    where(path in flows.yaml, prompt key, code, message) makes the Problem in the right file."""
     problems = []
     for path, prompt_key, key, phrases, what in _offers(flow, flows):
         text = flow.prompts.get(prompt_key)
         if text is None:
             continue  # E021
-        for match in PRESS.finditer(text):
-            said = _said_key(match.group(1))
+        for match in wording.press.finditer(text):
+            said = _said_key(match.group(1), wording.key_names)
             if said is not None and said != key:
-                problems.append(flows.problem(
-                    path, "E035",
+                problems.append(where(
+                    path, prompt_key, "E035",
                     f"the words for {what} ({prompt_key}) say \"{match.group(0)}\", but the key is "
-                    f"{key}: change the words in {prompts.file} or the key here"))
-        for match in SAY.finditer(text):
-            for said in re.split(r"\s+or\s+", match.group(1).strip(), flags=re.IGNORECASE):
+                    f"{key}: {mend_key}"))
+        for match in wording.say.finditer(text):
+            for said in wording.either.split(match.group(1).strip()):
                 if normal_phrase(said) not in phrases:
-                    problems.append(flows.problem(
-                        path, "E036",
+                    problems.append(where(
+                        path, prompt_key, "E036",
                         f"the words for {what} ({prompt_key}) ask the caller to say "
-                        f"\"{said}\", but it is not one of its phrases: add it to phrases:, "
-                        f"or change the words"))
+                        f"\"{said}\", but it is not one of its phrases: {mend_say}"))
     return problems
 
 
@@ -285,14 +320,20 @@ def _example_lists(flows: YamlDoc):
 
 def check_examples(flow: Flow, flows: YamlDoc, prompts: YamlDoc) -> list[Problem]:
     """Each example must lead to its own choice in its menu, and belong to one choice only."""
+    return example_problems(flow, _example_lists(flows), flows.problem)
+
+
+def example_problems(flow: Flow, lists, problem_at: Callable[..., Problem]) -> list[Problem]:
+    """W005 and E044 for (menu id or None for every menu, label, path, examples) lists;
+    problem_at(path, code, message) makes the Problem in the file that holds them."""
     understander = flow.understander
     if understander is None:
         return []
     problems: dict[tuple, Problem] = {}
-    for menu_id, label, path, examples in _example_lists(flows):
+    for menu_id, label, path, examples in lists:
         if len(examples) < MIN_EXAMPLES:
             where = f"{label!r} in {menu_id!r}" if menu_id else f"key {label!r}"
-            problems[(path, "W005")] = flows.problem(
+            problems[(path, "W005")] = problem_at(
                 path if examples else path[:-1], "W005",
                 f"{where} has {len(examples)} examples; give at least {MIN_EXAMPLES} ways a caller "
                 f"might say it, in their own words")
@@ -301,7 +342,7 @@ def check_examples(flow: Flow, flows: YamlDoc, prompts: YamlDoc) -> list[Problem
             for menu in menus:
                 problem = _example_problem(understander, menu, label, str(example))
                 if problem and (path, index, "E044") not in problems:
-                    problems[(path, index, "E044")] = flows.problem((*path, index), "E044", problem)
+                    problems[(path, index, "E044")] = problem_at((*path, index), "E044", problem)
     return list(problems.values())
 
 
