@@ -1,6 +1,7 @@
 """Phone numbers: which can get a text, and how to write them."""
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 
 import phonenumbers
@@ -39,10 +40,17 @@ def textable(raw: str | None, region: str = "GB",
     line, and a text to any country on request is how SMS pumping fraud
     drains an account.
     """
+    return _textable(raw, region, tuple(allowed or (region,)))
+
+
+@functools.lru_cache(maxsize=4096)
+def _textable(raw: str | None, region: str, allowed: tuple[str, ...]) -> tuple[str | None, str]:
+    # Pure, and asked two or three times a call (the caller's yes, a keyed-in number,
+    # its confirmation): phonenumbers' parse and checks once per number, not each time.
     number = parse(raw, region)
     if number is None or phonenumbers.number_type(number) not in _MOBILE:
         return None, NOT_MOBILE
-    regions = {r.upper() for r in (allowed or (region,))}
+    regions = {r.upper() for r in allowed}
     regions.update(*(_SAME_PLAN.get(r, ()) for r in list(regions)))
     if phonenumbers.region_code_for_number(number) not in regions:
         return None, ABROAD
