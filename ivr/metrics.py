@@ -54,6 +54,9 @@ from ivr.call import events
 log = logging.getLogger(__name__)
 
 EXTENSION = "calm_line.metrics"
+# How a webhook answered before Flask is noted (ivr.call.answers looks it up here rather
+# than importing this module, which imports the call's events: imports run one way).
+NOTE_SENT = "calm_line.note_sent"
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 15.0)
 WEBHOOK_BLUEPRINTS = frozenset({"voice", "sms"})
 FOLD_SECONDS = 0.25  # noted webhooks reach the histograms within this
@@ -180,6 +183,12 @@ class Metrics:
             timer = threading.Timer(FOLD_SECONDS, self._fold_later)
             timer.daemon = True
             timer.start()
+
+    def note_sent(self, endpoint: str, view_args: dict, steps: str, form: dict, seconds: float,
+                  language: str | None, heard: tuple | None) -> None:
+        """A webhook answered before Flask (ivr.call.answers): noted as _observe would."""
+        self.note(Noted(endpoint, view_args, 200, steps, form, seconds, time.time(), language,
+                        heard))
 
     def _fold_later(self) -> None:
         self._scheduled = False  # first: a webhook noted from now on schedules the next fold
@@ -326,6 +335,7 @@ def init_app(app) -> None:
     token = app.config.get("METRICS_TOKEN")
     if token and len(str(token)) < 24:
         log.warning("METRICS_TOKEN is shorter than 24 characters: choose a longer one")
-    app.extensions[EXTENSION] = Metrics(app)
+    app.extensions[EXTENSION] = metrics = Metrics(app)
+    app.extensions[NOTE_SENT] = metrics.note_sent
     app.after_request(_observe)
     app.register_blueprint(bp)

@@ -143,3 +143,10 @@ def test_an_odd_body_goes_through_flask(app):
                    headers={"X-Twilio-Signature": sign(path, fields),
                             "Content-Type": "text/plain"})
     assert sent(app) == 0 and odd.status_code in (200, 403)
+
+
+def test_the_metrics_register_what_the_middleware_looks_up(app):
+    from ivr import metrics
+    from ivr.call import answers
+
+    assert answers.NOTE_SENT == metrics.NOTE_SENT and app.extensions[answers.NOTE_SENT]

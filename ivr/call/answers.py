@@ -28,10 +28,9 @@ from typing import NamedTuple
 from ivr import security
 from ivr.call.engine import Step
 from ivr.call.flow import Flow
-from ivr.metrics import EXTENSION as METRICS
-from ivr.metrics import Noted
 
 EXTENSION = "calm_line.answers"
+NOTE_SENT = "calm_line.note_sent"  # ivr.metrics.NOTE_SENT: the metrics register it
 PREFIX = "/voice"  # the voice webhooks; only the answers kept are answered here
 MAX_KEPT = 4096  # answers kept per process (about 1.5 kB each); all forgotten when full
 
@@ -116,11 +115,10 @@ class Answers:
 
     def _note(self, form: dict, kept: Kept, started: float) -> None:
         """What the after-request hook notes for a webhook Flask answered: the same tuple."""
-        metrics = self.app.extensions.get(METRICS)
-        if metrics is None:
-            return
-        metrics.note(Noted(kept.endpoint, kept.view_args, 200, kept.steps, form,
-                           time.perf_counter() - started, time.time(), kept.language, kept.heard))
+        note = self.app.extensions.get(NOTE_SENT)
+        if note is not None:
+            note(kept.endpoint, kept.view_args, kept.steps, form,
+                 time.perf_counter() - started, kept.language, kept.heard)
 
 
 def init_app(app) -> None:
