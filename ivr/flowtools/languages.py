@@ -177,18 +177,16 @@ def _offer_problems(flow: Flow, first: Flow, doc: yamlfile.YamlDoc) -> list[Prob
     problems = []
     at_999, at_key = offer_marks(flow, offer, key)
     limit = checks.FIRST_WORDS
-    if at_999 is None or at_999 > limit:
-        problems.append(doc.problem(where, "E030", (
-            f"{name}: the offer ({', '.join(offer)}) says 999 at word {at_999 or 'never'} of "
-            f"what a {flow.code} caller hears in {flow.code}; it must come within the first "
-            f"{limit}: put the 999 sentence its urgent step says (urgent.call_999) first "
-            f"in language.offer")))
-    if at_key is None or at_key > limit:
-        problems.append(doc.problem(where, "E030", (
-            f"{name}: the offer ({', '.join(offer)}) says the key {key} at word "
-            f"{at_key or 'never'} of what a {flow.code} caller hears in {flow.code}; it must "
-            f"come within the first {limit}: say it right after the 999 sentence, in a few "
-            f"words (language.choose)")))
+    for what, at, fix in (
+            ("999", at_999, "put the 999 sentence its urgent step says (urgent.call_999) first "
+                            "in language.offer"),
+            (f"the key {key}", at_key, "say it right after the 999 sentence, in a few words "
+                                       "(language.choose)")):
+        if at is None or at > limit:
+            problems.append(doc.problem(where, "E030", (
+                f"{name}: the offer ({', '.join(offer)}) says {what} at word {at or 'never'} "
+                f"of what a {flow.code} caller hears in {flow.code}; it must come within the "
+                f"first {limit}: {fix}")))
     return problems + _same_999(flow, doc, offer)
 
 
