@@ -175,7 +175,12 @@ class Citations:
 
     def of(self, prompt_key: str) -> str:
         # Another language's words ("pl-PL:urgent.call_999") rest on the first language's key.
-        found = sources.sources_for(prompt_key.rpartition(":")[2], self.prompts or {}, self.sources)
+        key = prompt_key.rpartition(":")[2]
+        if key.startswith("language."):
+            # A language's own offer of its key ("Po polsku: naciśnij 7.") is a key to press,
+            # as the first language's navigation keys are: it rests on what they rest on.
+            key = "nav.home"
+        found = sources.sources_for(key, self.prompts or {}, self.sources)
         for source in found:
             self.used.setdefault(source["id"], source)
         return ", ".join(source["id"] for source in found)
