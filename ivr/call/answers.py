@@ -31,7 +31,6 @@ from ivr.call.flow import Flow
 
 EXTENSION = "calm_line.answers"
 NOTE_SENT = "calm_line.note_sent"  # ivr.metrics.NOTE_SENT: the metrics register it
-PREFIX = "/voice"  # the voice webhooks; only the answers kept are answered here
 MAX_KEPT = 4096  # answers kept per process (about 1.5 kB each); all forgotten when full
 
 
@@ -60,25 +59,30 @@ class Answers:
     def __init__(self, app) -> None:
         self.app = app
         self.wsgi_app = app.wsgi_app  # Flask's own, wrapped (ProxyFix, if any, goes outside)
-        self.kept: dict[tuple[str, str, str], Kept] = {}
+        # (path, query) -> key pressed ("" for none) -> the answer: a request whose path and
+        # query have nothing kept (a status callback, words) goes to Flask unread.
+        self.kept: dict[tuple[str, str], dict[str, Kept]] = {}
+        self.count = 0  # answers kept, all paths together
         self.sent = 0  # answers sent from here, for the tests and the benchmarks
 
     def keep(self, request, response) -> None:
         """Keep the view's answer for this path, query and key (response.calm_line: its steps,
         language and how a key was heard, as the view left them)."""
-        if len(self.kept) >= MAX_KEPT:
-            self.kept.clear()  # crude and enough: the common answers come back at once
+        if self.count >= MAX_KEPT:
+            self.kept, self.count = {}, 0  # crude and enough: the common answers come back at once
         steps, language, heard = response.calm_line
         environ = request.environ
-        key = (environ.get("PATH_INFO", ""), environ.get("QUERY_STRING", ""),
-               request.form.get("Digits") or "")
-        self.kept[key] = Kept(request.url_rule.endpoint, dict(request.view_args or {}),
+        by_key = self.kept.setdefault(
+            (environ.get("PATH_INFO", ""), environ.get("QUERY_STRING", "")), {})
+        digits = request.form.get("Digits") or ""
+        self.count += digits not in by_key
+        by_key[digits] = Kept(request.url_rule.endpoint, dict(request.view_args or {}),
                               response.get_data(), response.headers.to_wsgi_list(), steps,
                               language, heard)
 
     def __call__(self, environ, start_response):
-        if (not self.kept or environ.get("REQUEST_METHOD") != "POST"
-                or not environ.get("PATH_INFO", "").startswith(PREFIX)
+        by_key = self.kept.get((environ.get("PATH_INFO", ""), environ.get("QUERY_STRING", "")))
+        if (by_key is None or environ.get("REQUEST_METHOD") != "POST"
                 or environ.get("CONTENT_TYPE") != security.FORM_TYPE):
             return self.wsgi_app(environ, start_response)
         started = time.perf_counter()
@@ -86,10 +90,11 @@ class Answers:
         if body is None:
             return self.wsgi_app(environ, start_response)
         environ["wsgi.input"] = io.BytesIO(body)  # read again by Flask if we pass it on
-        sent = self._send(environ, body, start_response, started)
+        sent = self._send(environ, by_key, body, start_response, started)
         return sent if sent is not None else self.wsgi_app(environ, start_response)
 
-    def _send(self, environ, body: bytes, start_response, started: float) -> list[bytes] | None:
+    def _send(self, environ, by_key: dict[str, Kept], body: bytes, start_response,
+              started: float) -> list[bytes] | None:
         try:
             pairs = security.parse_pairs(body.decode())
         except ValueError:
@@ -99,8 +104,7 @@ class Answers:
             form.setdefault(name, value)  # the first of repeated fields, as Flask's form.get
         if form.get("SpeechResult") or "CalmLineSimulated" in form:
             return None
-        path = environ.get("PATH_INFO", "")
-        kept = self.kept.get((path, environ.get("QUERY_STRING", ""), form.get("Digits") or ""))
+        kept = by_key.get(form.get("Digits") or "")
         if kept is None:
             return None
         signatures = self.app.extensions[security.EXTENSION]
