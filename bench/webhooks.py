@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import statistics
 import subprocess
 import tempfile
@@ -19,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from xml.etree import ElementTree
 
-from bench.common import TOKEN, VENV_BIN, Server, WrkResult, run_wrk, write_requests
+from bench.common import TOKEN, VENV_BIN, Server, WrkResult, procfile_command, run_wrk, write_requests
 from bench.paths import record_calls
 
 DB_PATHS = ("/voice/status", "/voice/number/")
@@ -139,6 +140,23 @@ def _children(pid: int) -> list[int]:
     return [int(child) for child in found]
 
 
+def balanced(connections: int) -> dict:
+    """gunicorn settings that split wrk's connections evenly over the Procfile's workers.
+
+    wrk opens its connections at once and keeps them; the kernel hands them to whichever
+    worker wakes first, and a gthread worker accepts all that wait. In about half the
+    runs every connection went to one worker and the other sat idle (measured here:
+    1,570 against 3,600 req/s for the same app, one worker's CPU at zero). A cap of
+    connections per worker (gunicorn's worker_connections) makes the first worker stop
+    accepting at its share. It is set for every app alike, for the benchmark only: in
+    production a low cap would let a few idle connections hold a worker's door shut.
+    """
+    workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+    threads = int(re.search(r"--threads (\d+)", procfile_command("web")).group(1))
+    share = max(-(-connections // workers), threads + 1)
+    return {"GUNICORN_CMD_ARGS": f"--worker-connections {share}"}
+
+
 def run(*, seconds: float = 8, connections: int = 16, rounds: int = 3, calls: int = 60,
         warmup: float = 2, database_url: str | None = None, out: Path | None = None,
         log=print) -> WebhookResult:
@@ -153,7 +171,8 @@ def run(*, seconds: float = 8, connections: int = 16, rounds: int = 3, calls: in
     env = line_env(tmp, database_url)
     upgrade(env)
     size = {"BASELINE_BYTES": str(mean_bytes), "TWILIO_AUTH_TOKEN": TOKEN}
-    servers = {name: Server(name, env if spec is None else size, spec, log_dir=out)
+    even = balanced(connections)
+    servers = {name: Server(name, {**(env if spec is None else size), **even}, spec, log_dir=out)
                for name, spec, _ in APPS}
     log(f"webhooks: {len(requests)} recorded requests from {calls} calls "
         f"({db_share:.0%} touch the database; {len(sets['menu'])} are menu steps), mean answer "

@@ -277,16 +277,20 @@ def first_value(statement, **values):
     sql, order, constants = _plain(statement, eng.dialect)
     params = {**constants, **values}
     args = tuple(params[name] for name in order) if order is not None else params
-    connection = eng.raw_connection()
+    errors = eng.dialect.loaded_dbapi.Error
     try:
-        cursor = connection.cursor()
+        connection = eng.raw_connection()
         try:
-            cursor.execute(sql, args)
-            row = cursor.fetchone()
+            cursor = connection.cursor()
+            try:
+                cursor.execute(sql, args)
+                row = cursor.fetchone()
+            finally:
+                cursor.close()
         finally:
-            cursor.close()
-    finally:
-        connection.close()  # back to the pool, which ends any transaction the read began
+            connection.close()  # back to the pool, which ends any transaction the read began
+    except errors as exc:  # as SQLAlchemy raises it everywhere else (OperationalError, ...)
+        raise sa.exc.DBAPIError.instance(sql, args, exc, errors) from exc
     return None if row is None else row[0]
 
 

@@ -128,6 +128,9 @@ def _carry_out(flow: Flow, step: Step) -> Step:
                                               language=flow.code)
             else:
                 outcome = outbox.confirm_number(call_sid)
+        except LookupError:  # the call ended or the number was refused: no trace to log
+            log.warning("call %s: no keyed-in number to confirm", _call_tag())
+            outcome = "fail"
         except Exception:
             log.exception("could not arrange a text for call %s", _call_tag())
             outcome = "fail"
@@ -189,8 +192,12 @@ def _respond(flow: Flow, step: Step, heard: Heard | None = None, keep: bool = Fa
     if content.reads_back(step.play):
         try:
             entered = _read_back()
-        except Exception:
-            log.exception("could not read back the keyed-in number for call %s", _call_tag())
+        except Exception as exc:
+            if isinstance(exc, LookupError):  # nothing kept for this call: no trace to log
+                log.warning("call %s: no keyed-in number to read back", _call_tag())
+            else:
+                log.exception("could not read back the keyed-in number for call %s",
+                              _call_tag())
             node = flow.nodes[step.node]
             step = engine.enter(flow, node.target("on_give_up") or flow.give_up, step.state.heard)
     response = _twiml(content.renderer(flow).render(step, entered), step, flow, heard)

@@ -74,6 +74,7 @@ _OPTED_OUT = sa.select(store.opt_outs.c.number_hash).where(
     store.opt_outs.c.number_hash == sa.bindparam("number_hash"))
 _SPENT = sa.select(store.spent_calls.c.call_key).where(
     store.spent_calls.c.call_key == sa.bindparam("key"))
+_STATUS = sa.select(store.outbox.c.status).where(store.outbox.c.call_key == sa.bindparam("key"))
 _WAITING = sa.select(store.outbox.c.id).where(
     store.outbox.c.call_key == sa.bindparam("key"),
     sa.or_(store.outbox.c.status == HELD, store.outbox.c.status == STAGED)).limit(1)
@@ -87,11 +88,27 @@ def is_opted_out(conn, number_hash: str) -> bool:
     return conn.execute(_OPTED_OUT, {"number_hash": number_hash}).first() is not None
 
 
+PARTS_KEPT = 256  # (language, branches heard) -> the texts; callers hear few combinations
+
+
+def _parts(flow, heard: list[str]) -> list[str]:
+    """The texts for these branches, composed once per app and combination: composing them
+    (segments counted, both alphabets tried) cost as much as the database step itself."""
+    kept = current_app.extensions.setdefault("calm_line.text_parts", {})
+    key = (flow.code, tuple(heard))
+    parts = kept.get(key)
+    if parts is None:
+        parts = textbody.compose_parts(flow, heard)
+        if len(kept) < PARTS_KEPT:
+            kept[key] = parts
+    return list(parts)
+
+
 def _text_fields(number: str, branches: list[str], simulated: bool,
                  language: str | None = None) -> dict:
     flow = _flow(language)
     heard = sorted({b for b in branches or () if isinstance(b, str) and b in flow.nodes})
-    parts = textbody.compose_parts(flow, heard)
+    parts = _parts(flow, heard)
     return {
         "to_number": number,
         "to_hash": store.number_hash(number),
@@ -112,9 +129,21 @@ def text_parts(row) -> list[str]:
 
 def _answer_for(row) -> str | None:
     """What an earlier request for this call decided, if it decided anything."""
-    if row is None or row.status in (STAGED, ABANDONED):
+    return _answer_for_status(None if row is None else row.status)
+
+
+def _answer_for_status(status: str | None) -> str | None:
+    if status is None or status in (STAGED, ABANDONED):
         return None
-    return "opted_out" if row.status == OPTED_OUT else "queued"
+    return "opted_out" if status == OPTED_OUT else "queued"
+
+
+def _status_now(key: str) -> str | None:
+    """The call's text's status, read without a transaction or the write lock. A decided
+    status never goes back to undecided, so a request that finds one (Twilio retrying a
+    webhook, a caller pressing yes twice) is answered from it without queueing for
+    SQLite's single writer behind the other webhooks."""
+    return store.first_value(_STATUS, key=key)
 
 
 def _insert_or_replace(conn, key: str, values: dict, *, replace_statuses: tuple[str, ...]):
@@ -153,20 +182,26 @@ def request_text(call_sid: str, caller: str | None, branches: list[str], *,
     key = store.call_key(call_sid)
     tag = hash_call_sid(call_sid)
     mobile, why = textable(caller)
+    # What needs no write: a decided answer, a spent call, a number we do not text.
+    # Reading them first keeps the single writer's queue for the texts themselves.
+    earlier = _answer_for_status(_status_now(key))
+    if earlier:
+        log.info("call %s: text already %s (repeated request)", tag, earlier)
+        return earlier
+    if store.first_value(_SPENT, key=key) is not None:
+        log.warning("call %s: its text was dealt with long ago; a replayed request "
+                    "sends nothing", tag)
+        return "queued"
+    if mobile is None:
+        log.info("call %s: caller's number %s cannot get texts (%s); asking for a mobile",
+                 tag, mask_number(caller) or "(withheld)", why)
+        return "abroad" if why == phones.ABROAD else "need_number"
+    fields = _text_fields(mobile, branches, simulated, language)
     with store.begin() as conn:
-        earlier = _answer_for(_row_for_call(conn, key))
+        earlier = _answer_for(_row_for_call(conn, key))  # decided since the read above
         if earlier:
             log.info("call %s: text already %s (repeated request)", tag, earlier)
             return earlier
-        if _spent(conn, key):
-            log.warning("call %s: its text was dealt with long ago; a replayed request "
-                        "sends nothing", tag)
-            return "queued"
-        if mobile is None:
-            log.info("call %s: caller's number %s cannot get texts (%s); asking for a mobile",
-                     tag, mask_number(caller) or "(withheld)", why)
-            return "abroad" if why == phones.ABROAD else "need_number"
-        fields = _text_fields(mobile, branches, simulated, language)
         if is_opted_out(conn, fields["to_hash"]):
             log.info("call %s: %s has opted out of texts", tag, mask_number(mobile))
             return "opted_out"
@@ -229,6 +264,11 @@ def confirm_number(call_sid: str) -> str:
     """
     key = store.call_key(call_sid)
     tag = hash_call_sid(call_sid)
+    status = _status_now(key)
+    if status is None or status == ABANDONED:
+        raise LookupError("no keyed-in number for this call")
+    if status != STAGED:
+        return _answer_for_status(status) or "queued"
     with store.begin() as conn:
         row = _row_for_call(conn, key)
         if row is None or row.status == ABANDONED:
