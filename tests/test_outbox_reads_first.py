@@ -121,3 +121,14 @@ def test_a_confirm_after_the_call_ended_says_sorry_and_logs_no_trace(app, call, 
     assert warned.levelno == logging.WARNING and warned.exc_info is None
     assert not [r for r in caplog.records if r.exc_info]
     assert [row.status for row in rows(app)] == [outbox.ABANDONED]
+
+
+def test_staging_a_number_returns_what_the_line_reads_back(app):
+    """The number webhook reads back what stage_number kept, without reading it again:
+    the new number, or the one already confirmed when a late number comes in."""
+    with app.app_context():
+        assert outbox.stage_number("CA-back", "+447911123456", ["talk"]) == "+447911123456"
+        assert outbox.stage_number("CA-back", MOBILE, ["talk"]) == MOBILE  # keyed in again
+        assert outbox.confirm_number("CA-back") == "queued"
+        assert outbox.stage_number("CA-back", "+447911123456", ["talk"]) == MOBILE
+        assert outbox.staged_number("CA-back") == MOBILE

@@ -36,9 +36,11 @@ from __future__ import annotations
 
 import atexit
 import functools
+import json
 import logging
 import os
 import queue
+import sqlite3
 import threading
 import time
 import weakref
@@ -63,7 +65,8 @@ STEP_ENDPOINTS = frozenset({"voice.incoming", "voice.step", "voice.answer", "voi
                             "voice.dialled", "voice.unknown_step"})
 
 QUEUE_SIZE = 10_000  # rows waiting to be written, per process; more are dropped (and counted)
-BATCH_SIZE = 500  # rows per INSERT
+BATCH_SIZE = 500  # webhooks gathered for one write
+CHUNK_ROWS = 200  # rows per transaction: how long a webhook may wait for SQLite's writer
 PAUSE_SECONDS = 30.0  # after a database error, rows are dropped (not queued) this long
 IDLE_SECONDS = 10.0  # the writer thread ends after this long with nothing to write
 LINGER_SECONDS = 0.25  # rows are gathered this long before one INSERT writes them all
@@ -368,23 +371,29 @@ class Writer:
         return rows
 
     def write(self, rows: list[dict]) -> bool:
-        """Insert rows in one statement; on error drop them, log once and pause."""
+        """Insert rows, CHUNK_ROWS to a transaction; on error drop the rest, log once and
+        pause. A webhook that writes (a yes to the text) waits for SQLite's one writer
+        at most one chunk: 1,300 rows in one went held the lock 21 ms under load."""
         app = self._app()
         if app is None or not rows:
             return False
-        if not self.accepting():
-            self.dropped += len(rows)
-            return False
-        try:
-            with store.engine(app).begin() as conn:
-                _insert(conn, rows)
-        except Exception as exc:
-            self.dropped += len(rows)
-            self.paused_until = time.monotonic() + self.pause
-            log.warning("could not record %d anonymous event(s): %s; recording paused for %.0f s",
-                        len(rows), type(exc).__name__, self.pause)
-            return False
-        self.written += len(rows)
+        eng = store.engine(app)
+        for start in range(0, len(rows), CHUNK_ROWS):
+            chunk = rows[start:start + CHUNK_ROWS]
+            if not self.accepting():
+                self.dropped += len(rows) - start
+                return False
+            try:
+                batch = _batch(eng.dialect, chunk)
+                with eng.begin() as conn:
+                    _insert(conn, batch)
+            except Exception as exc:
+                self.dropped += len(rows) - start
+                self.paused_until = time.monotonic() + self.pause
+                log.warning("could not record %d anonymous event(s): %s; recording paused for "
+                            "%.0f s", len(rows) - start, type(exc).__name__, self.pause)
+                return False
+            self.written += len(chunk)
         return True
 
     def flush(self, timeout: float = 5.0) -> bool:
@@ -408,24 +417,39 @@ class Writer:
 COLUMNS = ("at", "call_key", "kind", "step", "detail", "via", "value", "simulated")
 
 
+# SQLite's JSON functions (built in since 3.38) let one statement insert a whole batch.
+ONE_STATEMENT = sqlite3.sqlite_version_info >= (3, 38, 0)
+
+
 @functools.lru_cache(maxsize=8)
-def _plain_insert(dialect) -> tuple[str, list]:
-    """The INSERT's SQL for this dialect and each column's bind processor (None: as is)."""
+def _plain_insert(dialect) -> tuple[str, str, list]:
+    """The INSERT's SQL for this dialect, the same as one statement for a whole batch
+    (SQLite), and each column's bind processor (None: as is)."""
     compiled = sa.insert(events).compile(dialect=dialect, column_keys=list(COLUMNS))
     order = compiled.positiontup or list(COLUMNS)
+    picked = ", ".join(f"value ->> {index}" for index in range(len(order)))
+    whole = f"INSERT INTO events ({', '.join(order)}) SELECT {picked} FROM json_each(?)"
     # dialect_impl: the generic DateTime's processor for this dialect (SQLite's text form)
-    return compiled.string, [(name, events.c[name].type.dialect_impl(dialect).bind_processor(dialect))
-                             for name in order]
+    return compiled.string, whole, [
+        (name, events.c[name].type.dialect_impl(dialect).bind_processor(dialect))
+        for name in order]
 
 
-def _insert(conn, rows: list[dict]) -> None:
-    if conn.dialect.name != "sqlite":  # PostgreSQL: SQLAlchemy batches the VALUES itself
-        conn.execute(sa.insert(events), rows)
-        return
-    # SQLite: plain tuples through the driver's executemany. SQLAlchemy's work per
-    # row was a third of the writer's time; the columns' own bind processors keep
-    # what is stored the same (the time as SQLAlchemy's text, booleans as 0 and 1).
-    sql, columns = _plain_insert(conn.dialect)
+def _batch(dialect, rows: list[dict]) -> tuple:
+    """The statement and parameters that insert rows, made before the transaction begins.
+
+    SQLite has one writer at a time, and the webhooks that write (a yes to the text, a
+    keyed-in number, a call's end) wait for it. Everything Python does for the batch is
+    done here, outside the lock. Then one statement inserts the batch: executemany
+    stepped SQLite once a row, and let go of the GIL at every step; under load each
+    step then waited up to a switch interval for it back, and a batch of 1,400 rows
+    held the write lock for 36 ms (p50; 101 ms at worst), which set the webhooks' p99.
+    """
+    if dialect.name != "sqlite":  # PostgreSQL: SQLAlchemy batches the VALUES itself
+        return sa.insert(events), rows
+    # Plain values; the columns' own bind processors keep what is stored the same (the
+    # time as SQLAlchemy's text, booleans as 0 and 1).
+    sql, whole, columns = _plain_insert(dialect)
     # A batch holds few distinct values of a converted column (one or two hours, two
     # booleans): each converted once, not once a row.
     memos: list[dict | None] = [{} if convert else None for _, convert in columns]
@@ -440,8 +464,18 @@ def _insert(conn, rows: list[dict]) -> None:
                     done = memo[value] = convert(value)
                 value = done
             out.append(value)
-        values.append(tuple(out))
-    conn.exec_driver_sql(sql, values)
+        values.append(out)
+    if ONE_STATEMENT:
+        return whole, (json.dumps(values),)
+    return sql, [tuple(each) for each in values]
+
+
+def _insert(conn, batch: tuple) -> None:
+    statement, params = batch
+    if isinstance(statement, str):
+        conn.exec_driver_sql(statement, params)
+    else:
+        conn.execute(statement, params)
 
 
 def _size(item: list[dict] | list[Seen] | Seen) -> int:

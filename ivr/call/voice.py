@@ -148,9 +148,10 @@ def _cannot_text(flow: Flow, step: Step) -> Step:
     return replace(step, notice=notice) if notice else step
 
 
-def _read_back() -> str:
-    """The number this caller keyed in, digit by digit, as they would say it."""
-    number = outbox.staged_number(request.form.get("CallSid", ""))
+def _read_back(number: str | None = None) -> str:
+    """The number this caller keyed in, digit by digit, as they would say it (number: as
+    this request kept it, so it is not read again)."""
+    number = number or outbox.staged_number(request.form.get("CallSid", ""))
     if not number:
         raise LookupError("no keyed-in number for this call")
     return spoken_digits("0" + number[3:] if number.startswith("+44") else number)
@@ -178,7 +179,8 @@ def _closed(flow: Flow, step: Step) -> Step:
     return engine.enter(flow, target, step.state.heard, play=step.play[:-1])
 
 
-def _respond(flow: Flow, step: Step, heard: Heard | None = None, keep: bool = False) -> Response:
+def _respond(flow: Flow, step: Step, heard: Heard | None = None, keep: bool = False,
+             kept_number: str | None = None) -> Response:
     """Carry out what the step needs, then answer with its TwiML (rendered once, at start,
     for every step that reads nothing back). `flow` is the call's language's flow, worked
     out once per request. keep: the answer may be kept for the next caller who sends the
@@ -191,7 +193,7 @@ def _respond(flow: Flow, step: Step, heard: Heard | None = None, keep: bool = Fa
     entered = None
     if content.reads_back(step.play):
         try:
-            entered = _read_back()
+            entered = _read_back(kept_number)
         except Exception as exc:
             if isinstance(exc, LookupError):  # nothing kept for this call: no trace to log
                 log.warning("call %s: no keyed-in number to read back", _call_tag())
@@ -262,10 +264,12 @@ def number(node_id):
     state = _state(flow, node_id, request.args)
     digits = (request.form.get("Digits") or "").strip()
     mobile, why = outbox.textable(digits) if digits else (None, phones.NOT_MOBILE)
+    kept = None
     if mobile:
         try:
-            outbox.stage_number(request.form.get("CallSid", ""), mobile, sorted(state.heard),
-                                simulated=_simulated(), language=flow.code)
+            kept = outbox.stage_number(request.form.get("CallSid", ""), mobile,
+                                       sorted(state.heard), simulated=_simulated(),
+                                       language=flow.code)
         except Exception:
             log.exception("could not keep the keyed-in number for call %s", _call_tag())
             node = flow.nodes.get(node_id)
@@ -273,7 +277,8 @@ def number(node_id):
                 flow, node.target("on_give_up") if node else flow.give_up, state.heard))
         log.info("call %s keyed in %s", _call_tag(), mask_number(mobile))
     keyed = engine.number_keyed(flow, state, valid=bool(mobile), silent=not digits)
-    return _respond(flow, _cannot_text(flow, keyed) if why == phones.ABROAD else keyed)
+    return _respond(flow, _cannot_text(flow, keyed) if why == phones.ABROAD else keyed,
+                    kept_number=kept)
 
 
 @bp.post("/dialled/<node_id>")

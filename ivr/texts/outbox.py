@@ -188,7 +188,7 @@ def request_text(call_sid: str, caller: str | None, branches: list[str], *,
     if earlier:
         log.info("call %s: text already %s (repeated request)", tag, earlier)
         return earlier
-    if store.first_value(_SPENT, key=key) is not None:
+    if _spent_now(key):
         log.warning("call %s: its text was dealt with long ago; a replayed request "
                     "sends nothing", tag)
         return "queued"
@@ -222,21 +222,23 @@ def request_text(call_sid: str, caller: str | None, branches: list[str], *,
 
 
 def stage_number(call_sid: str, number_e164: str, branches: list[str], *,
-                 simulated: bool = False, language: str | None = None) -> None:
+                 simulated: bool = False, language: str | None = None) -> str | None:
     """Keep a keyed-in mobile number until the caller confirms it (replaces an earlier one).
 
-    Raises ValueError for a number the line does not text (the webhook checks first).
+    Returns the number now kept for the call, to read back (None: nothing is): the
+    webhook says it without reading it again. Raises ValueError for a number the line
+    does not text (the webhook checks first).
     """
     if textable(number_e164)[0] != number_e164:
         raise ValueError("not a mobile number the line texts")
     key = store.call_key(call_sid)
     now = store.utcnow()
     fields = _text_fields(number_e164, branches, simulated, language)
+    if _spent_now(key):
+        log.warning("call %s: its text was dealt with long ago; keyed-in number ignored",
+                    hash_call_sid(call_sid))
+        return None
     with store.begin() as conn:
-        if _spent(conn, key):
-            log.warning("call %s: its text was dealt with long ago; keyed-in number ignored",
-                        hash_call_sid(call_sid))
-            return
         row = _insert_or_replace(
             conn, key,
             dict(fields, status=STAGED, attempts=0, next_attempt_at=now + _hold(),
@@ -246,12 +248,17 @@ def stage_number(call_sid: str, number_e164: str, branches: list[str], *,
     if row.status != STAGED:
         log.info("call %s: text already %s; keyed-in number ignored",
                  hash_call_sid(call_sid), row.status)
+    return _number_to_read_back(row)
 
 
 def staged_number(call_sid: str) -> str | None:
     """The number the caller keyed in (for the read-back), or None."""
     with store.read() as conn:
         row = _row_for_call(conn, store.call_key(call_sid))
+    return _number_to_read_back(row)
+
+
+def _number_to_read_back(row) -> str | None:
     if row is None or row.status not in (STAGED, HELD, QUEUED):
         return None
     return row.to_number
@@ -457,6 +464,11 @@ def _remember_spent(conn, rows, now) -> None:
         sa.select(table.c.call_key, sa.literal(now, sa.DateTime)).where(
             rows, table.c.call_key.is_not(None),
             table.c.call_key.not_in(sa.select(spent.c.call_key)))))
+
+
+def _spent_now(key: str) -> bool:
+    """_spent, read without a transaction or the write lock (spent calls stay spent)."""
+    return store.first_value(_SPENT, key=key) is not None
 
 
 def _spent(conn, key: str) -> bool:
