@@ -467,7 +467,7 @@ def _batch(dialect, rows: list[dict]) -> tuple:
         values.append(out)
     if ONE_STATEMENT:
         return whole, (json.dumps(values),)
-    return sql, [tuple(each) for each in values]
+    return sql, [tuple(each) for each in values]  # SQLAlchemy's executemany wants tuples
 
 
 def _insert(conn, batch: tuple) -> None:

@@ -467,13 +467,9 @@ def _remember_spent(conn, rows, now) -> None:
 
 
 def _spent_now(key: str) -> bool:
-    """_spent, read without a transaction or the write lock (spent calls stay spent)."""
+    """A call whose text was arranged (and purged) long ago: a replayed yes sends nothing.
+    Read without a transaction or the write lock: a spent call stays spent."""
     return store.first_value(_SPENT, key=key) is not None
-
-
-def _spent(conn, key: str) -> bool:
-    """A call whose text was arranged (and purged) long ago: a replayed yes sends nothing."""
-    return conn.execute(_SPENT, {"key": key}).first() is not None
 
 
 def purge(older_than: timedelta, now=None) -> dict[str, int]:
