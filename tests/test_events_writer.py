@@ -1,8 +1,8 @@
 """The anonymous events' writer: what it stores, and how long it holds SQLite's one writer.
 
-A batch is written CHUNK_ROWS rows to a transaction, each chunk one statement on
-SQLite (json_each), made before the transaction begins, so a webhook that writes
-(a yes to the text) waits for at most one short chunk.
+A batch is written CHUNK_ROWS rows to a transaction, made before the transaction
+begins (on SQLite, INSERTs of ROWS_PER_STATEMENT rows, every value a parameter), so a
+webhook that writes (a yes to the text) waits for at most one short chunk.
 """
 from __future__ import annotations
 
@@ -48,19 +48,48 @@ def test_a_batch_larger_than_a_chunk_is_written_whole_and_in_order(app):
     assert got[7][-1] is True and got[0][1] is None and got[0][6] is None
 
 
-def test_one_statement_stores_exactly_what_executemany_stored(tmp_path, monkeypatch):
-    """SQLite: the single json_each INSERT and the driver's executemany give the same
-    bytes in every column (SQLAlchemy's text for the time, 0 and 1, NULLs, quotes)."""
-    if not events.ONE_STATEMENT:
-        pytest.skip("this SQLite has no JSON functions; executemany is used")
+def test_many_row_inserts_store_exactly_what_sqlalchemys_insert_stores(tmp_path):
+    """SQLite: the VALUES lists give the same bytes in every column as SQLAlchemy's own
+    INSERT of the same rows (its text for the time, 0 and 1, NULLs, quotes)."""
+    count = events.ROWS_PER_STATEMENT + 3  # two statements, the second short
     raw = []
-    for one in (True, False):
-        monkeypatch.setattr(events, "ONE_STATEMENT", one)
-        app = make_app(tmp_path / str(one))
-        assert app.extensions[events.EXTENSION].write(rows(30))
+    for ours in (True, False):
+        app = make_app(tmp_path / str(ours))
+        if ours:
+            assert app.extensions[events.EXTENSION].write(rows(count))
+        else:
+            with app.app_context(), store.begin() as conn:
+                conn.execute(sa.insert(events.events), rows(count))
         with app.app_context(), store.engine().connect() as conn:
             raw.append(conn.exec_driver_sql(
                 "SELECT at, typeof(at), call_key, kind, step, detail, via, value, typeof(value),"
                 " simulated, typeof(simulated) FROM events ORDER BY id").all())
-    assert raw[0] == raw[1] and len(raw[0]) == 30
+    assert raw[0] == raw[1] and len(raw[0]) == count
     assert raw[0][0][:2] == ("2026-11-30 22:00:00.000000", "text")
+
+
+def test_no_statement_binds_more_than_the_oldest_sqlites_999_parameters(tmp_path):
+    app = make_app(tmp_path)
+    with app.app_context():
+        batch = events._batch(store.engine().dialect, rows(events.CHUNK_ROWS))
+    assert len(batch) == -(-events.CHUNK_ROWS // events.ROWS_PER_STATEMENT)
+    assert all(sql.count("?") == len(params) <= 999 for sql, params in batch)
+    assert sum(len(params) for _, params in batch) == events.CHUNK_ROWS * len(events.COLUMNS)
+
+
+def test_events_are_not_indexed_by_call_and_the_downgrade_puts_the_index_back(
+        tmp_path, database_url):
+    """Migration 0010: nothing reads events by call, so no row pays for that index."""
+    from alembic import command
+
+    app = make_app(tmp_path, DATABASE_URL=database_url)
+    with app.app_context():
+        def indexed() -> set[str]:
+            return {ix["name"] for ix in sa.inspect(store.engine()).get_indexes("events")}
+
+        assert indexed() == {"ix_events_at"}
+        with store.engine().begin() as conn:
+            command.downgrade(store.alembic_config(conn), "0009_text_language")
+        assert indexed() == {"ix_events_at", "ix_events_call_key"}
+        store.upgrade()
+        assert indexed() == {"ix_events_at"}

@@ -36,11 +36,9 @@ from __future__ import annotations
 
 import atexit
 import functools
-import json
 import logging
 import os
 import queue
-import sqlite3
 import threading
 import time
 import weakref
@@ -83,8 +81,9 @@ events = sa.Table(
     sa.Column("via", sa.String(8), nullable=True),
     sa.Column("value", sa.Integer, nullable=True),
     sa.Column("simulated", sa.Boolean, nullable=False, server_default=sa.false()),
+    # By time only: the figures read a window and group by call in Python. An index on
+    # call_key (a random hash) cost each row a write to a random page (migration 0010).
     sa.Index("ix_events_at", "at"),
-    sa.Index("ix_events_call_key", "call_key"),
 )
 
 KINDS = ("call_started", "step", "choice", "no_choice", "too_many_tries", "text_offered",
@@ -235,6 +234,12 @@ def _read_noted(writer: Writer, batch) -> None:
         writer.put(seen)
 
 
+@functools.lru_cache(maxsize=4)
+def _hour_at(hours: int) -> datetime:
+    """The hour kept with an event, from time.time() // 3600 (a batch spans one or two)."""
+    return datetime.fromtimestamp(hours * 3600, UTC).replace(tzinfo=None)
+
+
 CALL_KEYS_KEPT = 4096  # the writer remembers this many calls' keys (a call is ~10 webhooks)
 
 
@@ -246,7 +251,7 @@ def rows_of(flow, seen: Seen, call_keys: dict[str, str] | None = None) -> list[d
     """
     form = {"Digits": seen.digits, "SpeechResult": seen.speech, "CallStatus": seen.call_status,
             "CallDuration": seen.call_duration}
-    at = hour(datetime.fromtimestamp(seen.at - seen.at % 3600, UTC).replace(tzinfo=None))
+    at = _hour_at(int(seen.at // 3600))
     key = call_keys.get(seen.call_sid) if call_keys is not None else None
     if key is None:
         key = event_call_key(seen.call_sid)
@@ -417,45 +422,52 @@ class Writer:
 COLUMNS = ("at", "call_key", "kind", "step", "detail", "via", "value", "simulated")
 
 
-# SQLite's JSON functions (built in since 3.38) let one statement insert a whole batch.
-ONE_STATEMENT = sqlite3.sqlite_version_info >= (3, 38, 0)
+# Rows in one INSERT ... VALUES (...), (...): 800 parameters, under the 999 that SQLite
+# allowed before 3.32.
+ROWS_PER_STATEMENT = 100
 
 
 @functools.lru_cache(maxsize=8)
 def _plain_insert(dialect) -> tuple[str, str, list]:
-    """The INSERT's SQL for this dialect, the same as one statement for a whole batch
-    (SQLite), and each column's bind processor (None: as is)."""
+    """The start of a many-row INSERT for this dialect, one row's placeholders, and each
+    column's bind processor (None: as is)."""
     compiled = sa.insert(events).compile(dialect=dialect, column_keys=list(COLUMNS))
     order = compiled.positiontup or list(COLUMNS)
-    picked = ", ".join(f"value ->> {index}" for index in range(len(order)))
-    whole = f"INSERT INTO events ({', '.join(order)}) SELECT {picked} FROM json_each(?)"
     # dialect_impl: the generic DateTime's processor for this dialect (SQLite's text form)
-    return compiled.string, whole, [
-        (name, events.c[name].type.dialect_impl(dialect).bind_processor(dialect))
-        for name in order]
+    return (f"INSERT INTO events ({', '.join(order)}) VALUES ",
+            "(" + ", ".join("?" * len(order)) + ")",
+            [(name, events.c[name].type.dialect_impl(dialect).bind_processor(dialect))
+             for name in order])
 
 
-def _batch(dialect, rows: list[dict]) -> tuple:
-    """The statement and parameters that insert rows, made before the transaction begins.
+@functools.lru_cache(maxsize=8)
+def _many_rows(dialect, count: int) -> str:
+    head, one, _ = _plain_insert(dialect)
+    return head + ", ".join([one] * count)
+
+
+def _batch(dialect, rows: list[dict]) -> list[tuple]:
+    """The statements and parameters that insert rows, made before the transaction begins.
 
     SQLite has one writer at a time, and the webhooks that write (a yes to the text, a
     keyed-in number, a call's end) wait for it. Everything Python does for the batch is
-    done here, outside the lock. Then one statement inserts the batch: executemany
-    stepped SQLite once a row, and let go of the GIL at every step; under load each
-    step then waited up to a switch interval for it back, and a batch of 1,400 rows
-    held the write lock for 36 ms (p50; 101 ms at worst), which set the webhooks' p99.
+    done here, outside the lock. Then each statement inserts ROWS_PER_STATEMENT rows,
+    every value bound as a parameter: executemany stepped SQLite once a row and let go
+    of the GIL at every step (under load each step waited up to a switch interval for
+    it back: a 1,400-row batch held the write lock 36 ms); one json_each statement read
+    each row's JSON again for every column. Measured: 5.8 us a row with json_each, 3.6
+    with VALUES (bench notes in BENCHMARKS.md).
     """
     if dialect.name != "sqlite":  # PostgreSQL: SQLAlchemy batches the VALUES itself
-        return sa.insert(events), rows
+        return [(sa.insert(events), rows)]
     # Plain values; the columns' own bind processors keep what is stored the same (the
     # time as SQLAlchemy's text, booleans as 0 and 1).
-    sql, whole, columns = _plain_insert(dialect)
+    columns = _plain_insert(dialect)[2]
     # A batch holds few distinct values of a converted column (one or two hours, two
     # booleans): each converted once, not once a row.
     memos: list[dict | None] = [{} if convert else None for _, convert in columns]
-    values = []
+    values: list = []
     for row in rows:
-        out = []
         for (name, convert), memo in zip(columns, memos, strict=True):
             value = row.get(name)
             if memo is not None:
@@ -463,19 +475,20 @@ def _batch(dialect, rows: list[dict]) -> tuple:
                 if done is memo:
                     done = memo[value] = convert(value)
                 value = done
-            out.append(value)
-        values.append(out)
-    if ONE_STATEMENT:
-        return whole, (json.dumps(values),)
-    return sql, [tuple(each) for each in values]  # SQLAlchemy's executemany wants tuples
+            values.append(value)
+    width, step = len(columns), ROWS_PER_STATEMENT
+    # Tuples: SQLAlchemy would take a list of values for many parameter sets.
+    return [(_many_rows(dialect, min(step, len(rows) - start)),
+             tuple(values[start * width:(start + step) * width]))
+            for start in range(0, len(rows), step)]
 
 
-def _insert(conn, batch: tuple) -> None:
-    statement, params = batch
-    if isinstance(statement, str):
-        conn.exec_driver_sql(statement, params)
-    else:
-        conn.execute(statement, params)
+def _insert(conn, batch: list[tuple]) -> None:
+    for statement, params in batch:
+        if isinstance(statement, str):
+            conn.exec_driver_sql(statement, params)
+        else:
+            conn.execute(statement, params)
 
 
 def _size(item: list[dict] | list[Seen] | Seen) -> int:

@@ -134,7 +134,8 @@ def _carry_out(flow: Flow, step: Step) -> Step:
         except Exception:
             log.exception("could not arrange a text for call %s", _call_tag())
             outcome = "fail"
-        log.info("call %s: text %s", _call_tag(), outcome)
+        # DEBUG: the outbox has said at INFO what it decided, and why (one line, not two).
+        log.debug("call %s: text %s", _call_tag(), outcome)
         if outcome == "abroad":  # a mobile we do not text: ask for another, saying why
             step = _cannot_text(flow, engine.after_action(flow, step, "need_number"))
         else:
@@ -245,7 +246,8 @@ def answer(node_id):
     chosen = _chosen_language(flow, node_id, form.get("Digits")) if flow.offers else None
     if chosen:  # from here on every URL carries l=<code>: the whole call is in that language
         content.choose(chosen)
-        log.info("call %s chose %s", _call_tag(), chosen)
+        # DEBUG, as every step: the figures count the languages chosen (events).
+        log.debug("call %s chose %s", _call_tag(), chosen)
         flow = content.flow()
         return _respond(flow, engine.enter(flow, flow.start, state.heard))
     node = flow.nodes.get(node_id)

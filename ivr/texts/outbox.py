@@ -185,8 +185,8 @@ def request_text(call_sid: str, caller: str | None, branches: list[str], *,
     # What needs no write: a decided answer, a spent call, a number we do not text.
     # Reading them first keeps the single writer's queue for the texts themselves.
     earlier = _answer_for_status(_status_now(key))
-    if earlier:
-        log.info("call %s: text already %s (repeated request)", tag, earlier)
+    if earlier:  # Twilio asking again: said once, when it was decided (DEBUG here)
+        log.debug("call %s: text already %s (repeated request)", tag, earlier)
         return earlier
     if _spent_now(key):
         log.warning("call %s: its text was dealt with long ago; a replayed request "
@@ -200,7 +200,7 @@ def request_text(call_sid: str, caller: str | None, branches: list[str], *,
     with store.begin() as conn:
         earlier = _answer_for(_row_for_call(conn, key))  # decided since the read above
         if earlier:
-            log.info("call %s: text already %s (repeated request)", tag, earlier)
+            log.debug("call %s: text already %s (repeated request)", tag, earlier)
             return earlier
         if is_opted_out(conn, fields["to_hash"]):
             log.info("call %s: %s has opted out of texts", tag, mask_number(mobile))
