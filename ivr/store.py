@@ -240,11 +240,17 @@ def is_postgres(eng: sa.Engine | None = None) -> bool:
     return (eng or engine()).dialect.name == "postgresql"
 
 
+def write_turn(eng: sa.Engine):
+    """This process's turn at SQLite's single writer (nothing on PostgreSQL): its threads
+    wait on a lock, woken when it is free, rather than polling SQLite's."""
+    return getattr(eng, "info_write_lock", None) or nullcontext()
+
+
 @contextmanager
 def begin():
     """A write transaction (committed on success, rolled back on error)."""
     eng = engine()
-    with getattr(eng, "info_write_lock", None) or nullcontext(), eng.begin() as conn:
+    with write_turn(eng), eng.begin() as conn:
         yield conn
 
 

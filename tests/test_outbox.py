@@ -164,6 +164,25 @@ def test_a_confirmed_text_is_not_changed_by_a_late_keyed_in_number(ctx):
     assert (row.status, row.to_number) == (outbox.HELD, OTHER_MOBILE)
 
 
+@pytest.mark.parametrize("upsert", [True, False], ids=["one-upsert", "read-then-write"])
+def test_a_number_keyed_in_after_an_abandoned_one_is_kept_and_returned(ctx, monkeypatch,
+                                                                        upsert):
+    """The one INSERT ... ON CONFLICT statement and the older SQLite's path agree: an
+    abandoned row is replaced; a decided one is left as it is."""
+    monkeypatch.setattr(outbox, "_UPSERT_SQLITE", upsert)
+    assert outbox.stage_number("CA-abandon", OTHER_MOBILE, ["talk"]) == OTHER_MOBILE
+    outbox.release_call("CA-abandon", "completed")  # never confirmed: abandoned
+    assert [(r.status, r.to_number) for r in rows()] == [(outbox.ABANDONED, None)]
+    assert outbox.stage_number("CA-abandon", MOBILE, ["talk"]) == MOBILE
+    [row] = rows()
+    assert (row.status, row.to_number, row.to_hash) == (outbox.STAGED, MOBILE,
+                                                        store.number_hash(MOBILE))
+    assert outbox.confirm_number("CA-abandon") == "queued"
+    # decided: the new number is ignored, and the one kept is what is read back
+    assert outbox.stage_number("CA-abandon", OTHER_MOBILE, ["talk"]) == MOBILE
+    assert [(r.status, r.to_number) for r in rows()] == [(outbox.HELD, MOBILE)]
+
+
 def test_a_keyed_in_number_that_said_stop_gets_no_text(ctx):
     outbox.opt_out(OTHER_MOBILE)
     outbox.stage_number("CA-kstop", OTHER_MOBILE, ["talk"])

@@ -390,7 +390,8 @@ class Writer:
                 return False
             try:
                 batch = _batch(eng.dialect, chunk)
-                with eng.begin() as conn:
+                # In turn with this process's webhooks (store.begin), not polling SQLite.
+                with store.write_turn(eng), eng.begin() as conn:
                     _insert(conn, batch)
             except Exception as exc:
                 self.dropped += len(rows) - start

@@ -21,9 +21,11 @@ abandoned) its number is wiped; only the keyed hash stays, for STOP.
 """
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
+import sqlite3
 from datetime import timedelta
 
 import sqlalchemy as sa
@@ -80,6 +82,32 @@ _WAITING = sa.select(store.outbox.c.id).where(
     sa.or_(store.outbox.c.status == HELD, store.outbox.c.status == STAGED)).limit(1)
 
 
+# The columns stage_number writes: a new row, or one it may replace (staged or abandoned).
+_STAGED_COLUMNS = ("call_key", "to_number", "to_hash", "simulated", "branches", "body", "parts",
+                   "parts_sent", "segments", "language", "status", "attempts", "next_attempt_at",
+                   "created_at", "updated_at")
+# INSERT ... ON CONFLICT ... RETURNING: SQLite 3.35 and later, PostgreSQL.
+_UPSERT_SQLITE = sqlite3.sqlite_version_info >= (3, 35, 0)
+
+
+@functools.lru_cache(maxsize=4)
+def _stage_statement(dialect_name: str):
+    """One statement that keeps a keyed-in number: inserts the call's row, or replaces it
+    while it is staged or abandoned, and returns it (no row: the text was decided).
+    Built once: the two reads, the savepoint and the statement built per request that it
+    replaces cost about 700 us of a 770 us webhook (bench.profile)."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    table = store.outbox
+    insert = (postgresql if dialect_name == "postgresql" else sqlite).insert(table)
+    insert = insert.values({name: sa.bindparam(name) for name in _STAGED_COLUMNS})
+    return insert.on_conflict_do_update(
+        index_elements=[table.c.call_key],
+        set_={name: insert.excluded[name] for name in _STAGED_COLUMNS if name != "call_key"},
+        where=sa.or_(table.c.status == STAGED, table.c.status == ABANDONED),
+    ).returning(table.c.status, table.c.to_number)
+
+
 def _row_for_call(conn, key: str):
     return conn.execute(_ROW_FOR_CALL, {"key": key}).first()
 
@@ -88,38 +116,37 @@ def is_opted_out(conn, number_hash: str) -> bool:
     return conn.execute(_OPTED_OUT, {"number_hash": number_hash}).first() is not None
 
 
-PARTS_KEPT = 256  # (language, branches heard) -> the texts; callers hear few combinations
+PARTS_KEPT = 256  # (language, branches heard) -> the text; callers hear few combinations
 
 
-def _parts(flow, heard: list[str]) -> list[str]:
-    """The texts for these branches, composed once per app and combination: composing them
-    (segments counted, both alphabets tried) cost as much as the database step itself."""
+def _composed(flow, heard: list[str]) -> dict:
+    """The text's columns for these branches, worked out once per app and combination:
+    composing it (segments counted, both alphabets tried) and its JSON cost as much as
+    the database step itself."""
     kept = current_app.extensions.setdefault("calm_line.text_parts", {})
     key = (flow.code, tuple(heard))
-    parts = kept.get(key)
-    if parts is None:
+    fields = kept.get(key)
+    if fields is None:
         parts = textbody.compose_parts(flow, heard)
+        fields = {
+            "branches": json.dumps(heard),
+            "body": "\n\n".join(parts),
+            "parts": json.dumps(parts) if len(parts) > 1 else None,
+            "parts_sent": 0,
+            "segments": sum(textbody.segments(part) for part in parts),
+            "language": flow.code,
+        }
         if len(kept) < PARTS_KEPT:
-            kept[key] = parts
-    return list(parts)
+            kept[key] = fields
+    return fields
 
 
 def _text_fields(number: str, branches: list[str], simulated: bool,
                  language: str | None = None) -> dict:
     flow = _flow(language)
     heard = sorted({b for b in branches or () if isinstance(b, str) and b in flow.nodes})
-    parts = _parts(flow, heard)
-    return {
-        "to_number": number,
-        "to_hash": store.number_hash(number),
-        "branches": json.dumps(heard),
-        "body": "\n\n".join(parts),
-        "parts": json.dumps(parts) if len(parts) > 1 else None,
-        "parts_sent": 0,
-        "segments": sum(textbody.segments(part) for part in parts),
-        "simulated": bool(simulated),
-        "language": flow.code,
-    }
+    return {"to_number": number, "to_hash": store.number_hash(number),
+            "simulated": bool(simulated), **_composed(flow, heard)}
 
 
 def text_parts(row) -> list[str]:
@@ -238,13 +265,15 @@ def stage_number(call_sid: str, number_e164: str, branches: list[str], *,
         log.warning("call %s: its text was dealt with long ago; keyed-in number ignored",
                     hash_call_sid(call_sid))
         return None
+    values = dict(fields, status=STAGED, attempts=0, next_attempt_at=now + _hold(),
+                  created_at=now, updated_at=now)
     with store.begin() as conn:
-        row = _insert_or_replace(
-            conn, key,
-            dict(fields, status=STAGED, attempts=0, next_attempt_at=now + _hold(),
-                 created_at=now, updated_at=now),
-            replace_statuses=(STAGED, ABANDONED),
-        )
+        dialect = conn.dialect.name
+        if dialect == "postgresql" or (dialect == "sqlite" and _UPSERT_SQLITE):
+            row = conn.execute(_stage_statement(dialect), dict(values, call_key=key)).first()
+            row = row or _row_for_call(conn, key)  # not replaced: decided, read as it is
+        else:
+            row = _insert_or_replace(conn, key, values, replace_statuses=(STAGED, ABANDONED))
     if row.status != STAGED:
         log.info("call %s: text already %s; keyed-in number ignored",
                  hash_call_sid(call_sid), row.status)
