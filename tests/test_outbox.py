@@ -168,7 +168,8 @@ def test_a_confirmed_text_is_not_changed_by_a_late_keyed_in_number(ctx):
 def test_a_number_keyed_in_after_an_abandoned_one_is_kept_and_returned(ctx, monkeypatch,
                                                                         upsert):
     """The one INSERT ... ON CONFLICT statement and the older SQLite's path agree: an
-    abandoned row is replaced; a decided one is left as it is."""
+    abandoned row is replaced; a decided one is left as it is. (The flag chooses only
+    for SQLite: on PostgreSQL both runs take the upsert.)"""
     monkeypatch.setattr(outbox, "_UPSERT_SQLITE", upsert)
     assert outbox.stage_number("CA-abandon", OTHER_MOBILE, ["talk"]) == OTHER_MOBILE
     outbox.release_call("CA-abandon", "completed")  # never confirmed: abandoned
