@@ -17,6 +17,7 @@ import os
 import sqlite3
 import threading
 import time
+from collections import namedtuple
 from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
@@ -262,10 +263,135 @@ def read():
 
 
 @functools.lru_cache(maxsize=64)
-def _plain(statement, dialect) -> tuple[str, tuple[str, ...] | None, dict]:
-    """A statement's SQL for this dialect, its parameters' order and its constants (once)."""
+def _plain(statement, dialect) -> tuple[str, tuple[str, ...] | None, dict, dict]:
+    """A statement's SQL for this dialect, its parameters' order, its constants and each
+    parameter's bind processor (once). The processors store values as SQLAlchemy would
+    (SQLite: a time as its text, a boolean as 0 or 1), so the two paths read alike."""
     compiled = statement.compile(dialect=dialect)
-    return compiled.string, compiled.positiontup, dict(compiled.construct_params(_check=False))
+    if "POSTCOMPILE" in compiled.string:
+        raise ValueError("an IN list is expanded per execution: write it with or_()")
+    convert = {}
+    for name, bind in compiled.binds.items():
+        processor = bind.type.dialect_impl(dialect).bind_processor(dialect)
+        if processor is not None:
+            convert[name] = processor
+    return (compiled.string, compiled.positiontup,
+            dict(compiled.construct_params(_check=False)), convert)
+
+
+def _driver_args(statement, dialect, values: dict) -> tuple[str, tuple | dict]:
+    sql, order, constants, convert = _plain(statement, dialect)
+    params = {**constants, **values}
+    for name, processor in convert.items():
+        if name in params:
+            params[name] = processor(params[name])
+    return sql, tuple(params[name] for name in order) if order is not None else params
+
+
+@functools.lru_cache(maxsize=64)
+def _row_type(names: tuple[str, ...]):
+    return namedtuple("Row", names, rename=True)
+
+
+class PlainResult:
+    """What a PlainConnection's statement gave: rows (as named tuples) and rowcount."""
+
+    __slots__ = ("rows", "rowcount")
+
+    def __init__(self, rows: list, rowcount: int):
+        self.rows, self.rowcount = rows, rowcount
+
+    def first(self):
+        return self.rows[0] if self.rows else None
+
+    def scalar(self):
+        return self.rows[0][0] if self.rows else None
+
+    def all(self) -> list:
+        return self.rows
+
+
+class PlainConnection:
+    """The driver's own connection inside a write transaction (begin_plain), running
+    statements built once with bindparam() and compiled once per dialect.
+
+    It answers execute(statement, params) with first(), scalar(), all() and rowcount,
+    as SQLAlchemy's Connection does, so the outbox's and the limits' functions take
+    either. Measured in-process: SQLAlchemy's transaction and its work per execution
+    cost about 140 us each, several times the statements themselves, and the webhooks
+    that take a caller's yes run three to five of them while holding SQLite's one
+    writer. Rows come back as the driver gives them (SQLite: a time as text, a boolean
+    as 0 or 1): read only strings and numbers. Build every statement at import: each
+    distinct statement object is compiled and kept.
+    """
+
+    def __init__(self, raw, dialect):
+        self.raw, self.dialect = raw, dialect
+        self._errors = dialect.loaded_dbapi.Error
+        self._savepoints = 0
+
+    def execute(self, statement, params: dict | None = None) -> PlainResult:
+        sql, args = _driver_args(statement, self.dialect, params or {})
+        try:
+            cursor = self.raw.cursor()
+            try:
+                cursor.execute(sql, args)
+                rows = cursor.fetchall() if cursor.description else []
+                if rows:
+                    kind = _row_type(tuple(column[0] for column in cursor.description))
+                    rows = [kind(*row) for row in rows]
+                return PlainResult(rows, cursor.rowcount)
+            finally:
+                cursor.close()
+        except self._errors as exc:  # as SQLAlchemy raises it (IntegrityError, ...)
+            raise sa.exc.DBAPIError.instance(sql, args, exc, self._errors) from exc
+
+    @contextmanager
+    def begin_nested(self):
+        """A savepoint: an error inside undoes only what was done inside."""
+        self._savepoints += 1
+        name = f"calm_line_{self._savepoints}"
+        self._driver_sql(f"SAVEPOINT {name}")
+        try:
+            yield self
+        except BaseException:
+            self._driver_sql(f"ROLLBACK TO SAVEPOINT {name}")
+            self._driver_sql(f"RELEASE SAVEPOINT {name}")
+            raise
+        self._driver_sql(f"RELEASE SAVEPOINT {name}")
+
+    def _driver_sql(self, sql: str) -> None:
+        cursor = self.raw.cursor()
+        try:
+            cursor.execute(sql)
+        finally:
+            cursor.close()
+
+
+@contextmanager
+def begin_plain():
+    """A write transaction on the driver's connection (PlainConnection): committed on
+    success, rolled back on error, in this process's turn at SQLite's writer."""
+    eng = engine()
+    errors = eng.dialect.loaded_dbapi.Error
+    with write_turn(eng):
+        raw = eng.raw_connection()
+        try:
+            if eng.dialect.name == "sqlite":
+                driver = raw.driver_connection
+                if not _begin_immediate_soon(driver):
+                    driver.execute("BEGIN IMMEDIATE")  # SQLite's own wait, up to its timeout
+            # PostgreSQL: the driver begins a transaction at the first statement.
+            yield PlainConnection(raw, eng.dialect)
+            raw.commit()
+        except BaseException as exc:
+            with contextlib.suppress(Exception):
+                raw.rollback()
+            if isinstance(exc, errors):
+                raise sa.exc.DBAPIError.instance(None, None, exc, errors) from exc
+            raise
+        finally:
+            raw.close()  # back to the pool
 
 
 def first_value(statement, **values):
@@ -275,14 +401,18 @@ def first_value(statement, **values):
     For the webhooks' hottest reads (a status callback asks whether its call has a text;
     most have none): SQLAlchemy's work for each execution (a transaction, the result's
     machinery) cost several times the query itself. The statement is built once, at
-    import, with bindparam() for what varies, and compiled once per dialect. Only for
-    parameters and results the driver takes as they are (strings, numbers), and no IN
-    (its list is expanded per execution): use or_().
+    import, with bindparam() for what varies, and compiled once per dialect. No IN (its
+    list is expanded per execution): use or_().
     """
+    row = first_row(statement, **values)
+    return None if row is None else row[0]
+
+
+def first_row(statement, **values):
+    """The first row of a read-only statement as the driver gives it (None: no row); as
+    first_value."""
     eng = engine()
-    sql, order, constants = _plain(statement, eng.dialect)
-    params = {**constants, **values}
-    args = tuple(params[name] for name in order) if order is not None else params
+    sql, args = _driver_args(statement, eng.dialect, values)
     errors = eng.dialect.loaded_dbapi.Error
     try:
         connection = eng.raw_connection()
@@ -290,14 +420,13 @@ def first_value(statement, **values):
             cursor = connection.cursor()
             try:
                 cursor.execute(sql, args)
-                row = cursor.fetchone()
+                return cursor.fetchone()
             finally:
                 cursor.close()
         finally:
             connection.close()  # back to the pool, which ends any transaction the read began
     except errors as exc:  # as SQLAlchemy raises it everywhere else (OperationalError, ...)
         raise sa.exc.DBAPIError.instance(sql, args, exc, errors) from exc
-    return None if row is None else row[0]
 
 
 # -- keyed hashes ---------------------------------------------------------

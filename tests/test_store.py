@@ -152,3 +152,74 @@ def test_keyed_hashes_depend_on_the_secret_and_never_show_the_number(tmp_path):
             assert store.call_key("CA1") != store.number_hash("CA1")  # kinds do not collide
     assert hashes[0] != hashes[1]
     assert all(len(h) == 64 and "7400123456" not in h for h in hashes)
+
+
+# -- statements on the driver's connection (store.begin_plain) -------------------------
+
+_PLAIN_INSERT = sa.insert(store.outbox).values(
+    {name: sa.bindparam(name) for name in ("call_key", "status", "to_hash", "body", "segments",
+                                           "simulated", "next_attempt_at", "created_at",
+                                           "updated_at")})
+_PLAIN_STATUS = sa.update(store.outbox).where(
+    store.outbox.c.call_key == sa.bindparam("key")).values(status=sa.bindparam("v_status"))
+_PLAIN_ROW = sa.select(store.outbox.c.status, store.outbox.c.segments).where(
+    store.outbox.c.call_key == sa.bindparam("key"))
+
+
+def _plain_row(key: str, when) -> dict:
+    return dict(call_key=key, status="held", to_hash="h", body="b", segments=2, simulated=False,
+                next_attempt_at=when, created_at=when, updated_at=when)
+
+
+def test_a_plain_transaction_stores_what_sqlalchemy_stores_and_reads_back_rows(tmp_path,
+                                                                                database_url):
+    """The webhooks' writes go through the driver; a row must be the same, byte for byte,
+    as SQLAlchemy's own INSERT would make it (the time's text on SQLite, booleans)."""
+    app = make_app(tmp_path, DATABASE_URL=database_url)
+    with app.app_context():
+        when = store.utcnow().replace(microsecond=0)  # the case a plain adapter writes short
+        with store.begin() as conn:
+            conn.execute(sa.insert(store.outbox).values(**_plain_row("by-sqlalchemy", when)))
+        with store.begin_plain() as conn:
+            assert conn.execute(_PLAIN_INSERT, _plain_row("by-driver", when)).rowcount == 1
+            changed = conn.execute(_PLAIN_STATUS, {"key": "by-driver", "v_status": "queued"})
+            assert changed.rowcount == 1
+            row = conn.execute(_PLAIN_ROW, {"key": "by-driver"}).first()
+            assert (row.status, row.segments) == ("queued", 2)
+            assert conn.execute(_PLAIN_ROW, {"key": "nobody"}).first() is None
+        with store.engine().connect() as conn:
+            stored = {key: conn.execute(sa.text(
+                "SELECT CAST(created_at AS TEXT), CAST(next_attempt_at AS TEXT), "
+                "CAST(simulated AS TEXT), segments FROM outbox WHERE call_key = :k"),
+                {"k": key}).one() for key in ("by-sqlalchemy", "by-driver")}
+        assert stored["by-driver"] == stored["by-sqlalchemy"]
+        assert store.first_value(_PLAIN_ROW, key="by-driver") == "queued"
+        assert tuple(store.first_row(_PLAIN_ROW, key="by-driver")) == ("queued", 2)
+
+
+def test_a_plain_transaction_rolls_back_on_error_and_raises_as_sqlalchemy_does(tmp_path,
+                                                                              database_url):
+    app = make_app(tmp_path, DATABASE_URL=database_url)
+    with app.app_context():
+        when = store.utcnow()
+        with store.begin_plain() as conn:
+            conn.execute(_PLAIN_INSERT, _plain_row("kept", when))
+        with pytest.raises(sa.exc.IntegrityError), store.begin_plain() as conn:
+            conn.execute(_PLAIN_INSERT, _plain_row("undone", when))
+            conn.execute(_PLAIN_INSERT, _plain_row("kept", when))  # call_key is unique
+        with store.begin_plain() as conn:  # a savepoint undoes only what it holds
+            with pytest.raises(sa.exc.IntegrityError), conn.begin_nested():
+                conn.execute(_PLAIN_INSERT, _plain_row("kept", when))
+            conn.execute(_PLAIN_STATUS, {"key": "kept", "v_status": "queued"})
+        with store.read() as conn:
+            keys = dict(conn.execute(sa.select(store.outbox.c.call_key,
+                                               store.outbox.c.status)).all())
+        assert keys == {"kept": "queued"}
+
+
+def test_a_statement_with_an_in_list_is_refused_on_the_plain_path(tmp_path):
+    """An IN list is expanded per execution: compiled once it would send a placeholder."""
+    app = make_app(tmp_path)
+    statement = sa.select(store.outbox.c.id).where(store.outbox.c.status.in_(("held", "queued")))
+    with app.app_context(), pytest.raises(ValueError, match="IN list"):
+        store.first_value(statement)

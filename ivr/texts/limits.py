@@ -30,8 +30,10 @@ _NOT_COUNTED = ("staged", "abandoned")  # never consented to, so never sent
 
 def _counted(since: datetime | sa.BindParameter):
     table = store.outbox
+    # != for each, not NOT IN: an IN list is expanded per execution, which the statements
+    # run on the driver's connection (store.PlainConnection) cannot take.
     return sa.and_(table.c.created_at >= since, table.c.simulated == sa.false(),
-                   table.c.status.not_in(_NOT_COUNTED))
+                   *(table.c.status != status for status in _NOT_COUNTED))
 
 
 # Built once: they run on the webhook that takes a caller's yes.

@@ -77,7 +77,7 @@ _OPTED_OUT = sa.select(store.opt_outs.c.number_hash).where(
 _SPENT = sa.select(store.spent_calls.c.call_key).where(
     store.spent_calls.c.call_key == sa.bindparam("key"))
 _STATUS = sa.select(store.outbox.c.status).where(store.outbox.c.call_key == sa.bindparam("key"))
-_WAITING = sa.select(store.outbox.c.id).where(
+_WAITING = sa.select(store.outbox.c.id, store.outbox.c.simulated).where(
     store.outbox.c.call_key == sa.bindparam("key"),
     sa.or_(store.outbox.c.status == HELD, store.outbox.c.status == STAGED)).limit(1)
 
@@ -88,6 +88,32 @@ _STAGED_COLUMNS = ("call_key", "to_number", "to_hash", "simulated", "branches", 
                    "created_at", "updated_at")
 # INSERT ... ON CONFLICT ... RETURNING: SQLite 3.35 and later, PostgreSQL.
 _UPSERT_SQLITE = sqlite3.sqlite_version_info >= (3, 35, 0)
+
+
+def _set(*names: str) -> dict:
+    """SET name = :v_name (an UPDATE's values may not reuse its columns' own names)."""
+    return {name: sa.bindparam(f"v_{name}") for name in names}
+
+
+# The writes of the webhooks that take a caller's yes, built once: they run on the
+# driver's connection (store.begin_plain), inside SQLite's one writer.
+_ROW_ID = store.outbox.c.id == sa.bindparam("row_id")
+_INSERT_ROW = sa.insert(store.outbox).values(
+    {name: sa.bindparam(name) for name in _STAGED_COLUMNS})
+_REPLACE_ROW = sa.update(store.outbox).where(
+    _ROW_ID, store.outbox.c.status == sa.bindparam("row_status")).values(
+    _set(*(name for name in _STAGED_COLUMNS if name != "call_key")))
+_HOLD_ROW = sa.update(store.outbox).where(_ROW_ID).values(
+    status=HELD, **_set("next_attempt_at", "updated_at"))
+# Opted out or refused: the number goes with the decision.
+_CLOSE_ROW = sa.update(store.outbox).where(_ROW_ID).values(
+    to_number=None, **_set("status", "updated_at"))
+_QUEUE_HELD = sa.update(store.outbox).where(
+    store.outbox.c.call_key == sa.bindparam("key"), store.outbox.c.status == HELD).values(
+    status=QUEUED, **_set("next_attempt_at", "released_at", "updated_at"))
+_ABANDON_STAGED = sa.update(store.outbox).where(
+    store.outbox.c.call_key == sa.bindparam("key"), store.outbox.c.status == STAGED).values(
+    status=ABANDONED, to_number=None, **_set("updated_at"))
 
 
 @functools.lru_cache(maxsize=4)
@@ -105,7 +131,7 @@ def _stage_statement(dialect_name: str):
         index_elements=[table.c.call_key],
         set_={name: insert.excluded[name] for name in _STAGED_COLUMNS if name != "call_key"},
         where=sa.or_(table.c.status == STAGED, table.c.status == ABANDONED),
-    ).returning(table.c.status, table.c.to_number)
+    ).returning(table.c.status, table.c.to_number, table.c.segments)
 
 
 def _row_for_call(conn, key: str):
@@ -173,25 +199,29 @@ def _status_now(key: str) -> str | None:
     return store.first_value(_STATUS, key=key)
 
 
-def _insert_or_replace(conn, key: str, values: dict, *, replace_statuses: tuple[str, ...]):
-    """Insert the call's row, or overwrite it if it is in one of replace_statuses.
+def _keep_row(conn, key: str, values: dict):
+    """Insert the call's row, or replace it while it is staged or abandoned (values: every
+    column of _STAGED_COLUMNS but call_key). Returns the row as it is afterwards (status,
+    to_number and segments at least): a decided text is left as it is.
 
-    Returns the row as it is afterwards. The unique call_key makes two
-    concurrent requests for one call (a retried webhook) end with one row.
+    One INSERT ... ON CONFLICT DO UPDATE where the database has it; otherwise a read, then
+    an insert or an update. Either way the unique call_key makes two concurrent requests
+    for one call (a retried webhook) end with one row.
     """
+    dialect = conn.dialect.name
+    if dialect == "postgresql" or (dialect == "sqlite" and _UPSERT_SQLITE):
+        kept = conn.execute(_stage_statement(dialect), dict(values, call_key=key)).first()
+        return kept or _row_for_call(conn, key)  # not replaced: decided, read as it is
     row = _row_for_call(conn, key)
     if row is None:
         try:
             with conn.begin_nested():
-                conn.execute(sa.insert(store.outbox).values(call_key=key, **values))
+                conn.execute(_INSERT_ROW, dict(values, call_key=key))
         except sa.exc.IntegrityError:
             pass  # the other request won; we read its row below
-    elif row.status in replace_statuses:
-        conn.execute(
-            sa.update(store.outbox)
-            .where(store.outbox.c.id == row.id, store.outbox.c.status == row.status)
-            .values(**values)
-        )
+    elif row.status in (STAGED, ABANDONED):
+        conn.execute(_REPLACE_ROW, {"row_id": row.id, "row_status": row.status,
+                                    **{f"v_{name}": value for name, value in values.items()}})
     return _row_for_call(conn, key)
 
 
@@ -224,7 +254,7 @@ def request_text(call_sid: str, caller: str | None, branches: list[str], *,
                  tag, mask_number(caller) or "(withheld)", why)
         return "abroad" if why == phones.ABROAD else "need_number"
     fields = _text_fields(mobile, branches, simulated, language)
-    with store.begin() as conn:
+    with store.begin_plain() as conn:
         earlier = _answer_for(_row_for_call(conn, key))  # decided since the read above
         if earlier:
             log.debug("call %s: text already %s (repeated request)", tag, earlier)
@@ -237,12 +267,9 @@ def request_text(call_sid: str, caller: str | None, branches: list[str], *,
         if refused:
             log.warning("call %s: no text to %s: %s", tag, mask_number(mobile), refused)
             return "limited"
-        row = _insert_or_replace(
-            conn, key,
-            dict(fields, status=HELD, attempts=0, next_attempt_at=now + _hold(),
-                 created_at=now, updated_at=now),
-            replace_statuses=(STAGED, ABANDONED),
-        )
+        row = _keep_row(conn, key, dict(fields, status=HELD, attempts=0,
+                                        next_attempt_at=now + _hold(), created_at=now,
+                                        updated_at=now))
     log.info("call %s: text to %s held until the call ends (%d segments)",
              tag, mask_number(mobile), row.segments)
     return _answer_for(row) or "queued"
@@ -267,13 +294,8 @@ def stage_number(call_sid: str, number_e164: str, branches: list[str], *,
         return None
     values = dict(fields, status=STAGED, attempts=0, next_attempt_at=now + _hold(),
                   created_at=now, updated_at=now)
-    with store.begin() as conn:
-        dialect = conn.dialect.name
-        if dialect == "postgresql" or (dialect == "sqlite" and _UPSERT_SQLITE):
-            row = conn.execute(_stage_statement(dialect), dict(values, call_key=key)).first()
-            row = row or _row_for_call(conn, key)  # not replaced: decided, read as it is
-        else:
-            row = _insert_or_replace(conn, key, values, replace_statuses=(STAGED, ABANDONED))
+    with store.begin_plain() as conn:
+        row = _keep_row(conn, key, values)
     if row.status != STAGED:
         log.info("call %s: text already %s; keyed-in number ignored",
                  hash_call_sid(call_sid), row.status)
@@ -305,7 +327,7 @@ def confirm_number(call_sid: str) -> str:
         raise LookupError("no keyed-in number for this call")
     if status != STAGED:
         return _answer_for_status(status) or "queued"
-    with store.begin() as conn:
+    with store.begin_plain() as conn:
         row = _row_for_call(conn, key)
         if row is None or row.status == ABANDONED:
             raise LookupError("no keyed-in number for this call")
@@ -313,20 +335,20 @@ def confirm_number(call_sid: str) -> str:
             return _answer_for(row) or "queued"
         now = store.utcnow()
         if is_opted_out(conn, row.to_hash):
-            conn.execute(sa.update(store.outbox).where(store.outbox.c.id == row.id)
-                         .values(status=OPTED_OUT, to_number=None, updated_at=now))
+            conn.execute(_CLOSE_ROW, {"row_id": row.id, "v_status": OPTED_OUT,
+                                      "v_updated_at": now})
             log.info("call %s: keyed-in %s has opted out of texts", tag,
                      mask_number(row.to_number))
             return "opted_out"
         refused = None if row.simulated else limits.refusal(conn, row.to_hash, now)
         if refused:
-            conn.execute(sa.update(store.outbox).where(store.outbox.c.id == row.id)
-                         .values(status=ABANDONED, to_number=None, updated_at=now))
+            conn.execute(_CLOSE_ROW, {"row_id": row.id, "v_status": ABANDONED,
+                                      "v_updated_at": now})
             log.warning("call %s: no text to keyed-in %s: %s", tag,
                         mask_number(row.to_number), refused)
             return "limited"
-        conn.execute(sa.update(store.outbox).where(store.outbox.c.id == row.id)
-                     .values(status=HELD, next_attempt_at=now + _hold(), updated_at=now))
+        conn.execute(_HOLD_ROW, {"row_id": row.id, "v_next_attempt_at": now + _hold(),
+                                 "v_updated_at": now})
     log.info("call %s: text to keyed-in %s held until the call ends", tag,
              mask_number(row.to_number))
     return "queued"
@@ -340,44 +362,63 @@ def release_call(call_sid: str, call_status: str) -> int:
     the simulator shows it at once). Safe to call again, late, or for a call
     that asked for nothing.
     """
-    from ivr.texts import sender
-
     key = store.call_key(call_sid)
-    table = store.outbox
-    # Most calls ask for no text: one plain read, no transaction and no write lock for them.
-    if store.first_value(_WAITING, key=key) is None:
+    waiting = _waiting(key)
+    if waiting is None:
         return 0
     now = store.utcnow()
-    with store.begin() as conn:
-        released = 0
-        simulated = conn.execute(sa.select(table).where(
-            table.c.call_key == key, table.c.status == HELD, table.c.simulated)).all()
-        for row in simulated:
-            blocked = is_opted_out(conn, row.to_hash)
-            taken = conn.execute(
-                sa.update(table).where(table.c.id == row.id, table.c.status == HELD)
-                .values(status=OPTED_OUT if blocked else SENT, to_number=None, released_at=now,
-                        sent_at=None if blocked else now, updated_at=now)
-            ).rowcount
-            for part in (text_parts(row) if taken and not blocked else ()):
-                sender.record_local(conn, to=row.to_number, body=part, outbox_id=row.id,
-                                    call_key=key, simulated=True)
-            released += taken
-        released += conn.execute(
-            sa.update(table)
-            .where(table.c.call_key == key, table.c.status == HELD)
-            .values(status=QUEUED, next_attempt_at=now, released_at=now, updated_at=now)
-        ).rowcount
-        conn.execute(
-            sa.update(table)
-            .where(table.c.call_key == key, table.c.status == STAGED)
-            .values(status=ABANDONED, to_number=None, updated_at=now)
-        )
+    if waiting[1]:  # a practice call: its text is recorded here and now
+        with store.begin() as conn:
+            released = _release_simulated(conn, key, now) + _queue_and_forget(conn, key, now)
+    else:
+        with store.begin_plain() as conn:
+            released = _queue_and_forget(conn, key, now)
     if released:
         log.info("call %s ended (%s): text released", hash_call_sid(call_sid), call_status)
         background = current_app.extensions.get(WORKER_EXTENSION)
         if background is not None:
             background.wake()
+    return released
+
+
+def _waiting(key: str):
+    """The call's text if it is held or its number staged: (id, simulated), else None.
+    Most calls ask for no text: one plain read, no transaction and no write lock for them.
+    A call has one row at most (call_key is unique)."""
+    return store.first_row(_WAITING, key=key)
+
+
+def text_waiting(call_sid: str) -> bool:
+    """Whether the call's end has anything to release (a held text, a keyed-in number)."""
+    return _waiting(store.call_key(call_sid)) is not None
+
+
+def _queue_and_forget(conn, key: str, now) -> int:
+    """The call's held text due now; a keyed-in number never confirmed forgotten."""
+    released = conn.execute(_QUEUE_HELD, {"key": key, "v_next_attempt_at": now,
+                                          "v_released_at": now, "v_updated_at": now}).rowcount
+    conn.execute(_ABANDON_STAGED, {"key": key, "v_updated_at": now})
+    return released
+
+
+def _release_simulated(conn, key: str, now) -> int:
+    """A practice call's held text, recorded by the local sender (or stopped: opted out)."""
+    from ivr.texts import sender
+
+    table, released = store.outbox, 0
+    simulated = conn.execute(sa.select(table).where(
+        table.c.call_key == key, table.c.status == HELD, table.c.simulated)).all()
+    for row in simulated:
+        blocked = is_opted_out(conn, row.to_hash)
+        taken = conn.execute(
+            sa.update(table).where(table.c.id == row.id, table.c.status == HELD)
+            .values(status=OPTED_OUT if blocked else SENT, to_number=None, released_at=now,
+                    sent_at=None if blocked else now, updated_at=now)
+        ).rowcount
+        for part in (text_parts(row) if taken and not blocked else ()):
+            sender.record_local(conn, to=row.to_number, body=part, outbox_id=row.id,
+                                call_key=key, simulated=True)
+        released += taken
     return released
 
 
