@@ -150,3 +150,60 @@ def test_the_metrics_register_what_the_middleware_looks_up(app):
     from ivr.call import answers
 
     assert answers.NOTE_SENT == metrics.NOTE_SENT and app.extensions[answers.NOTE_SENT]
+
+
+# -- a call's end with nothing to release, answered before Flask ----------------------------
+
+
+def test_a_call_that_asked_for_no_text_ends_before_flask_and_is_counted(app):
+    ended = post(app, "/voice/status", CallSid="CA1", CallStatus="completed", CallDuration="61")
+    ringing = post(app, "/voice/status", CallSid="CA2", CallStatus="ringing")
+    assert (ended.status_code, ended.data, ringing.status_code) == (200, b"", 200)
+    assert sent(app) == 2  # neither reached the view
+    assert ended.headers["Content-Type"] == "text/html; charset=utf-8"
+    with app.app_context():
+        assert events.flush(app)
+        rows = events.load(store.utcnow() - timedelta(days=1))
+    assert [(row.kind, row.detail, row.value) for row in rows] == [("call_ended", "completed", 61)]
+    scraped = app.test_client().get("/metrics", headers={"Authorization": "Bearer scrape-me"})
+    assert 'calm_line_webhook_seconds_count{webhook="voice.status"} 2.0' in scraped.get_data(
+        as_text=True)
+
+
+def test_a_call_with_a_text_held_ends_through_the_view_which_releases_it(app):
+    post(app, "/voice/answer/finish?h=removal", CallSid="CA1", From=MOBILES[0], Digits="1")
+    ended = post(app, "/voice/status", CallSid="CA1", CallStatus="completed")
+    assert ended.status_code == 200 and sent(app) == 0
+    with app.app_context(), store.read() as conn:
+        status = conn.execute(sa.select(store.outbox.c.status)).scalar_one()
+    assert status == "queued"
+    again = post(app, "/voice/status", CallSid="CA1", CallStatus="completed")  # Twilio retrying
+    assert again.status_code == 200 and sent(app) == 1  # nothing waits now: answered quickly
+
+
+def test_a_keyed_in_number_never_confirmed_is_forgotten_at_the_calls_end(app):
+    keyed = post(app, "/voice/number/number_entry", CallSid="CA1", Digits="07400123457")
+    assert keyed.status_code == 200
+    post(app, "/voice/status", CallSid="CA1", CallStatus="no-answer")
+    assert sent(app) == 0  # a number was staged: the view's work
+    with app.app_context(), store.read() as conn:
+        row = conn.execute(sa.select(store.outbox.c.status, store.outbox.c.to_number)).one()
+    assert tuple(row) == ("abandoned", None)
+
+
+def test_a_call_end_still_needs_twilios_signature(app):
+    fields = {"CallSid": "CA1", "CallStatus": "completed"}
+    web = app.test_client()
+    assert web.post("/voice/status", data=fields,
+                    headers={"X-Twilio-Signature": "forged"}).status_code == 403
+    assert web.post("/voice/status", data=fields).status_code == 403
+    assert sent(app) == 0
+
+
+def test_a_call_end_goes_to_the_view_when_the_database_cannot_be_read(app, caplog):
+    """Unsure: the view decides (and logs what failed; the worker's safety net releases)."""
+    with app.app_context(), store.begin() as conn:
+        conn.execute(sa.text("DROP TABLE outbox"))
+    ended = post(app, "/voice/status", CallSid="CA9", CallStatus="completed")
+    assert ended.status_code == 200 and sent(app) == 0
+    assert "could not release the text of call" in caplog.text

@@ -182,3 +182,20 @@ def test_a_webhook_never_builds_a_session_cookie_signer(app, monkeypatch):
     response = client.post("/voice/answer/main", data={**PARAMS, "Digits": "1"}, headers=headers)
     assert response.status_code == 200 and "Set-Cookie" not in response.headers
     assert "Cookie" not in response.headers.get("Vary", "")
+
+
+def test_the_webhooks_form_answers_get_as_werkzeugs_does():
+    """WebhookForm only skips werkzeug's exception for a missing field: same answers."""
+    from werkzeug.datastructures import ImmutableMultiDict
+
+    from ivr.security import WebhookForm
+
+    pairs = [("Digits", "1"), ("Digits", "2"), ("Blank", ""), ("Confidence", "0.5"),
+             ("Odd", "x")]
+    ours, theirs = WebhookForm(pairs), ImmutableMultiDict(pairs)
+    for key in ("Digits", "Blank", "Confidence", "Odd", "SpeechResult"):
+        for kwargs in ({}, {"default": "d"}, {"type": float}, {"default": -1.0, "type": float}):
+            assert ours.get(key, **kwargs) == theirs.get(key, **kwargs), (key, kwargs)
+    assert ours.getlist("Digits") == ["1", "2"] and dict(ours) == dict(theirs)
+    with pytest.raises(TypeError):
+        ours["Digits"] = "3"  # still immutable

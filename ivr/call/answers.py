@@ -18,20 +18,34 @@ Anything the middleware is not sure of goes through Flask as before: a
 signature the quick check does not match (ports, proxies: the full check is
 Flask's), an odd body or content type, an answer it has not kept. A caller
 therefore always gets what the view would have sent, 999 first included.
+
+Twilio's status callback at a call's end is answered here too when there is nothing
+to do: an empty 200, after the same signature check, once one read has found no
+text waiting for the call (most calls ask for none). A call with a text held or a
+number keyed in, a read that fails, anything unsure: Flask's view, as before. The
+view cost about 500 us in-process, against 350 for the sample app's answer, and a
+call's end is one request in seven of a recorded call.
 """
 from __future__ import annotations
 
 import io
+import logging
 import time
 from typing import NamedTuple
 
 from ivr import security
-from ivr.call.engine import Step
+from ivr.call.engine import FINAL_CALL_STATUSES, Step
 from ivr.call.flow import Flow
+from ivr.texts import outbox
+
+log = logging.getLogger(__name__)
 
 EXTENSION = "calm_line.answers"
 NOTE_SENT = "calm_line.note_sent"  # ivr.metrics.NOTE_SENT: the metrics register it
 MAX_KEPT = 4096  # answers kept per process (about 1.5 kB each); all forgotten when full
+STATUS_PATH, STATUS_ENDPOINT = "/voice/status", "voice.status"
+# What Flask sends for the view's Response("", status=200).
+EMPTY_HEADERS = [("Content-Type", "text/html; charset=utf-8"), ("Content-Length", "0")]
 
 
 class Kept(NamedTuple):
@@ -81,8 +95,11 @@ class Answers:
                               language, heard)
 
     def __call__(self, environ, start_response):
-        by_key = self.kept.get((environ.get("PATH_INFO", ""), environ.get("QUERY_STRING", "")))
-        if (by_key is None or environ.get("REQUEST_METHOD") != "POST"
+        path = environ.get("PATH_INFO", "")
+        query = environ.get("QUERY_STRING", "")
+        by_key = self.kept.get((path, query))
+        ended = by_key is None and path == STATUS_PATH and not query
+        if ((by_key is None and not ended) or environ.get("REQUEST_METHOD") != "POST"
                 or environ.get("CONTENT_TYPE") != security.FORM_TYPE):
             return self.wsgi_app(environ, start_response)
         started = time.perf_counter()
@@ -90,39 +107,72 @@ class Answers:
         if body is None:
             return self.wsgi_app(environ, start_response)
         environ["wsgi.input"] = io.BytesIO(body)  # read again by Flask if we pass it on
-        sent = self._send(environ, by_key, body, start_response, started)
+        if ended:
+            sent = self._call_ended(environ, body, start_response, started)
+        else:
+            sent = self._send(environ, by_key, body, start_response, started)
         return sent if sent is not None else self.wsgi_app(environ, start_response)
 
-    def _send(self, environ, by_key: dict[str, Kept], body: bytes, start_response,
-              started: float) -> list[bytes] | None:
+    def _signed_form(self, environ, body: bytes) -> dict[str, str] | None:
+        """The form, if Twilio's signature matches it by the quick check (else None: Flask's
+        full check decides, and answers 403 if it fails)."""
         try:
             pairs = security.parse_pairs(body.decode())
         except ValueError:
-            return None
-        form: dict[str, str] = {}
-        for name, value in pairs:
-            form.setdefault(name, value)  # the first of repeated fields, as Flask's form.get
-        if form.get("SpeechResult") or "CalmLineSimulated" in form:
-            return None
-        kept = by_key.get(form.get("Digits") or "")
-        if kept is None:
             return None
         signatures = self.app.extensions[security.EXTENSION]
         url = security.signed_url(environ, signatures.base)
         signature = environ.get("HTTP_X_TWILIO_SIGNATURE", "")
         if not url or not signature or not signatures.fast_match(url, pairs, signature):
-            return None  # Flask's full check decides (and answers 403 if it fails)
+            return None
+        form: dict[str, str] = {}
+        for name, value in pairs:
+            form.setdefault(name, value)  # the first of repeated fields, as Flask's form.get
+        return form
+
+    def _send(self, environ, by_key: dict[str, Kept], body: bytes, start_response,
+              started: float) -> list[bytes] | None:
+        form = self._signed_form(environ, body)
+        if form is None or form.get("SpeechResult") or "CalmLineSimulated" in form:
+            return None
+        kept = by_key.get(form.get("Digits") or "")
+        if kept is None:
+            return None
         start_response("200 OK", list(kept.headers))
         self.sent += 1
-        self._note(form, kept, started)
+        self._note(form, kept.endpoint, kept.view_args, started, kept.steps, kept.language,
+                   kept.heard)
         return [kept.body]
 
-    def _note(self, form: dict, kept: Kept, started: float) -> None:
+    def _call_ended(self, environ, body: bytes, start_response,
+                    started: float) -> list[bytes] | None:
+        """A status callback with nothing to release, answered as the view answers it."""
+        form = self._signed_form(environ, body)
+        if form is None:
+            return None
+        if form.get("CallStatus", "") in FINAL_CALL_STATUSES:
+            try:
+                with self.app.app_context():
+                    if outbox.text_waiting(form.get("CallSid", "")):
+                        return None  # the view releases it
+            except Exception:
+                return None  # the view tries again, and logs what failed
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("a call ended: %s (%s s)", form.get("CallStatus") or "-",
+                      form.get("CallDuration", "-"))
+        start_response("200 OK", list(EMPTY_HEADERS))
+        self.sent += 1
+        self._note(form, STATUS_ENDPOINT, {}, started)
+        return [b""]
+
+    def _note(self, form: dict, endpoint: str, view_args: dict, started: float,
+              steps: str | None = None, language: str | None = None,
+              heard: tuple | None = None) -> None:
         """What the after-request hook notes for a webhook Flask answered: the same tuple."""
         note = self.app.extensions.get(NOTE_SENT)
         if note is not None:
-            note(kept.endpoint, kept.view_args, kept.steps, form,
-                 time.perf_counter() - started, kept.language, kept.heard)
+            note(endpoint, view_args, steps, form, time.perf_counter() - started, language,
+                 heard)
 
 
 def init_app(app) -> None:

@@ -12,6 +12,8 @@ from ivr.call.understanding import Understanding, names_one_of
 from ivr.call.wording import placeholders
 
 MAX_CHAIN = 20  # message steps played in a row before we stop following `next`
+# Twilio's CallStatus values that say a call is over (its status callback).
+FINAL_CALL_STATUSES = frozenset({"completed", "busy", "no-answer", "failed", "canceled"})
 
 
 @dataclass(frozen=True)

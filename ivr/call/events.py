@@ -57,7 +57,6 @@ EXTENSION = "calm_line.events"
 READERS = "calm_line.webhook_readers"  # ivr.metrics.READERS (which imports this module)
 METRICS = "calm_line.metrics"  # ivr.metrics.EXTENSION: its fold() hands over what is noted
 CALL_KEY_KIND = "event-call"  # not store.call_key's kind: events must not join the outbox
-FINAL_CALL_STATUSES = frozenset({"completed", "busy", "no-answer", "failed", "canceled"})
 # Voice webhooks that answer with steps; without the header they sent the safety message.
 STEP_ENDPOINTS = frozenset({"voice.incoming", "voice.step", "voice.answer", "voice.number",
                             "voice.dialled", "voice.unknown_step"})
@@ -134,7 +133,7 @@ def rows_for(flow, endpoint: str | None, view_args: dict, form, steps_header: st
 
     if endpoint == "voice.status":
         status = (form.get("CallStatus") or "").strip()
-        if status in FINAL_CALL_STATUSES:
+        if status in flow_engine.FINAL_CALL_STATUSES:
             add("call_ended", detail=status, value=_int(form.get("CallDuration")))
         return rows
     if endpoint == "voice.fallback":

@@ -39,7 +39,6 @@ def _any_tail(state) -> None:
     state.app.url_map.converters.setdefault("any_tail", AnyTail)
 
 
-FINAL_CALL_STATUSES = {"completed", "busy", "no-answer", "failed", "canceled"}
 MAX_TRIES_IN_URL = 10
 
 
@@ -307,7 +306,7 @@ def status():
     call_status = request.form.get("CallStatus", "")
     log.debug("call %s ended: %s (%s s)", _call_tag(), call_status or "-",
               request.form.get("CallDuration", "-"))
-    if call_status in FINAL_CALL_STATUSES:
+    if call_status in engine.FINAL_CALL_STATUSES:
         try:
             outbox.release_call(request.form.get("CallSid", ""), call_status)
         except Exception:  # the safety net releases it later
