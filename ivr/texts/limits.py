@@ -28,8 +28,8 @@ DAY, HOUR = timedelta(days=1), timedelta(hours=1)
 _NOT_COUNTED = ("staged", "abandoned")  # never consented to, so never sent
 
 
-def _counted(since: datetime | sa.BindParameter):
-    table = store.outbox
+def _counted(since: datetime | sa.BindParameter, table=None):
+    table = store.outbox if table is None else table
     # != for each, not NOT IN: an IN list is expanded per execution, which the statements
     # run on the driver's connection (store.PlainConnection) cannot take.
     return sa.and_(table.c.created_at >= since, table.c.simulated == sa.false(),
@@ -39,26 +39,44 @@ def _counted(since: datetime | sa.BindParameter):
 # Built once: they run on the webhook that takes a caller's yes.
 _SINCE = sa.select(sa.func.count()).select_from(store.outbox).where(
     _counted(sa.bindparam("since", type_=sa.DateTime)))
-_NUMBER_SINCE = _SINCE.where(store.outbox.c.to_hash == sa.bindparam("number_hash"))
+_COUNTED = store.outbox.alias("counted")  # counted beside the caller's own row
 
 
 def texts_last_hour(conn, now: datetime) -> int:
     return conn.execute(_SINCE, {"since": now - HOUR}).scalar() or 0
 
 
-def _per_number_today(conn, number_hash: str, now: datetime) -> int:
-    return conn.execute(_NUMBER_SINCE, {"since": now - DAY,
-                                        "number_hash": number_hash}).scalar() or 0
+def today_column(number_hash):
+    """Texts to this number in the last day (number_hash: a parameter or the row's column),
+    as a column of the caller's statement: the write that takes a yes reads every fact it
+    needs in one statement. Its parameter: day_since (count_since gives it)."""
+    return (sa.select(sa.func.count()).select_from(_COUNTED)
+            .where(_counted(sa.bindparam("day_since", type_=sa.DateTime), _COUNTED),
+                   _COUNTED.c.to_hash == number_hash)
+            .scalar_subquery().label("today"))
 
 
-def refusal(conn, number_hash: str, now: datetime, config=None) -> str | None:
-    """Why one more text to this number must be refused now, or None when it may go."""
+def last_hour_column():
+    """The line's texts in the last hour, as a column (its parameter: hour_since)."""
+    return (sa.select(sa.func.count()).select_from(_COUNTED)
+            .where(_counted(sa.bindparam("hour_since", type_=sa.DateTime), _COUNTED))
+            .scalar_subquery().label("last_hour"))
+
+
+def count_since(now: datetime) -> dict:
+    """The parameters of today_column and last_hour_column."""
+    return {"day_since": now - DAY, "hour_since": now - HOUR}
+
+
+def refusal(today: int | None, last_hour: int | None, config=None) -> str | None:
+    """Why one more text must be refused (today: this number's texts in the last day,
+    last_hour: the line's), or None when it may go."""
     config = config or current_app.config
     per_number = int(config.get("TEXTS_PER_NUMBER_PER_DAY") or 3)
-    if _per_number_today(conn, number_hash, now) >= per_number:
+    if (today or 0) >= per_number:
         return f"this number already has {per_number} text(s) today"
     ceiling = int(config.get("TEXTS_PER_HOUR") or 100)
-    if texts_last_hour(conn, now) >= ceiling:
+    if (last_hour or 0) >= ceiling:
         log.warning("texts: the ceiling of %d an hour (TEXTS_PER_HOUR) is reached; "
                     "refusing texts until the hour's count falls", ceiling)
         return f"the line's ceiling of {ceiling} texts an hour is reached"

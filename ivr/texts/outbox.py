@@ -111,6 +111,23 @@ _CLOSE_ROW = sa.update(store.outbox).where(_ROW_ID).values(
 _QUEUE_HELD = sa.update(store.outbox).where(
     store.outbox.c.call_key == sa.bindparam("key"), store.outbox.c.status == HELD).values(
     status=QUEUED, **_set("next_attempt_at", "released_at", "updated_at"))
+# Everything a yes is decided by, in one statement inside SQLite's one writer: each
+# statement there lets go of the GIL and waits for it back behind the other threads.
+# For a yes on the caller's own number: the call's text so far, an opt-out, the counts.
+_FACTS_FOR_NUMBER = sa.select(
+    sa.select(store.outbox.c.status).where(store.outbox.c.call_key == sa.bindparam("key"))
+    .scalar_subquery().label("status"),
+    sa.exists().where(store.opt_outs.c.number_hash == sa.bindparam("number_hash"))
+    .label("opted_out"),
+    limits.today_column(sa.bindparam("number_hash")), limits.last_hour_column())
+# For a keyed-in number's confirmation: its row, and the same facts for its number.
+_FACTS_FOR_ROW = sa.select(
+    store.outbox.c.id, store.outbox.c.status, store.outbox.c.to_hash, store.outbox.c.to_number,
+    store.outbox.c.simulated,
+    sa.exists().where(store.opt_outs.c.number_hash == store.outbox.c.to_hash)
+    .label("opted_out"),
+    limits.today_column(store.outbox.c.to_hash), limits.last_hour_column(),
+).where(store.outbox.c.call_key == sa.bindparam("key"))
 _ABANDON_STAGED = sa.update(store.outbox).where(
     store.outbox.c.call_key == sa.bindparam("key"), store.outbox.c.status == STAGED).values(
     status=ABANDONED, to_number=None, **_set("updated_at"))
@@ -254,16 +271,18 @@ def request_text(call_sid: str, caller: str | None, branches: list[str], *,
                  tag, mask_number(caller) or "(withheld)", why)
         return "abroad" if why == phones.ABROAD else "need_number"
     fields = _text_fields(mobile, branches, simulated, language)
+    now = store.utcnow()
     with store.begin_plain() as conn:
-        earlier = _answer_for(_row_for_call(conn, key))  # decided since the read above
+        facts = conn.execute(_FACTS_FOR_NUMBER, {"key": key, "number_hash": fields["to_hash"],
+                                                 **limits.count_since(now)}).first()
+        earlier = _answer_for_status(facts.status)  # decided since the read above
         if earlier:
             log.debug("call %s: text already %s (repeated request)", tag, earlier)
             return earlier
-        if is_opted_out(conn, fields["to_hash"]):
+        if facts.opted_out:
             log.info("call %s: %s has opted out of texts", tag, mask_number(mobile))
             return "opted_out"
-        now = store.utcnow()
-        refused = None if simulated else limits.refusal(conn, fields["to_hash"], now)
+        refused = None if simulated else limits.refusal(facts.today, facts.last_hour)
         if refused:
             log.warning("call %s: no text to %s: %s", tag, mask_number(mobile), refused)
             return "limited"
@@ -327,20 +346,20 @@ def confirm_number(call_sid: str) -> str:
         raise LookupError("no keyed-in number for this call")
     if status != STAGED:
         return _answer_for_status(status) or "queued"
+    now = store.utcnow()
     with store.begin_plain() as conn:
-        row = _row_for_call(conn, key)
+        row = conn.execute(_FACTS_FOR_ROW, {"key": key, **limits.count_since(now)}).first()
         if row is None or row.status == ABANDONED:
             raise LookupError("no keyed-in number for this call")
         if row.status != STAGED:
             return _answer_for(row) or "queued"
-        now = store.utcnow()
-        if is_opted_out(conn, row.to_hash):
+        if row.opted_out:
             conn.execute(_CLOSE_ROW, {"row_id": row.id, "v_status": OPTED_OUT,
                                       "v_updated_at": now})
             log.info("call %s: keyed-in %s has opted out of texts", tag,
                      mask_number(row.to_number))
             return "opted_out"
-        refused = None if row.simulated else limits.refusal(conn, row.to_hash, now)
+        refused = None if row.simulated else limits.refusal(row.today, row.last_hour)
         if refused:
             conn.execute(_CLOSE_ROW, {"row_id": row.id, "v_status": ABANDONED,
                                       "v_updated_at": now})
