@@ -256,42 +256,65 @@ def request_text(call_sid: str, caller: str | None, branches: list[str], *,
     key = store.call_key(call_sid)
     tag = hash_call_sid(call_sid)
     mobile, why = textable(caller)
-    # What needs no write: a decided answer, a spent call, a number we do not text.
-    # Reading them first keeps the single writer's queue for the texts themselves.
-    earlier = _answer_for_status(_status_now(key))
-    if earlier:  # Twilio asking again: said once, when it was decided (DEBUG here)
-        log.debug("call %s: text already %s (repeated request)", tag, earlier)
-        return earlier
-    if _spent_now(key):
-        log.warning("call %s: its text was dealt with long ago; a replayed request "
-                    "sends nothing", tag)
-        return "queued"
     if mobile is None:
+        earlier = _answer_for_status(_status_now(key))
+        if earlier:  # Twilio asking again: said once, when it was decided (DEBUG here)
+            log.debug("call %s: text already %s (repeated request)", tag, earlier)
+            return earlier
+        if _replayed(key, tag):
+            return "queued"
         log.info("call %s: caller's number %s cannot get texts (%s); asking for a mobile",
                  tag, mask_number(caller) or "(withheld)", why)
         return "abroad" if why == phones.ABROAD else "need_number"
     fields = _text_fields(mobile, branches, simulated, language)
     now = store.utcnow()
+    facts = {"key": key, "number_hash": fields["to_hash"], **limits.count_since(now)}
+    # Read first, without the write lock: a decided answer, a spent call, an opt-out, a
+    # limit reached (a flood of yeses, as in SMS pumping) need no write, and leave SQLite's
+    # one writer to the texts themselves. A yes that may go is decided again under it.
+    answer = _decided(store.first_row(_FACTS_FOR_NUMBER, **facts), tag, mobile, simulated)
+    if answer:
+        return answer
+    if _replayed(key, tag):
+        return "queued"
     with store.begin_plain() as conn:
-        facts = conn.execute(_FACTS_FOR_NUMBER, {"key": key, "number_hash": fields["to_hash"],
-                                                 **limits.count_since(now)}).first()
-        earlier = _answer_for_status(facts.status)  # decided since the read above
-        if earlier:
-            log.debug("call %s: text already %s (repeated request)", tag, earlier)
-            return earlier
-        if facts.opted_out:
-            log.info("call %s: %s has opted out of texts", tag, mask_number(mobile))
-            return "opted_out"
-        refused = None if simulated else limits.refusal(facts.today, facts.last_hour)
-        if refused:
-            log.warning("call %s: no text to %s: %s", tag, mask_number(mobile), refused)
-            return "limited"
+        answer = _decided(conn.execute(_FACTS_FOR_NUMBER, facts).first(), tag, mobile,
+                          simulated)
+        if answer:  # decided since the read above
+            return answer
         row = _keep_row(conn, key, dict(fields, status=HELD, attempts=0,
                                         next_attempt_at=now + _hold(), created_at=now,
                                         updated_at=now))
     log.info("call %s: text to %s held until the call ends (%d segments)",
              tag, mask_number(mobile), row.segments)
     return _answer_for(row) or "queued"
+
+
+def _replayed(key: str, tag: str) -> bool:
+    """A yes for a call whose text was dealt with (and purged) long ago: nothing is sent."""
+    if not _spent_now(key):
+        return False
+    log.warning("call %s: its text was dealt with long ago; a replayed request sends nothing",
+                tag)
+    return True
+
+
+def _decided(facts, tag: str, mobile: str, simulated: bool) -> str | None:
+    """A yes's answer from its facts (_FACTS_FOR_NUMBER) when they decide it: "queued" or
+    "opted_out" said before, an opt-out, a limit reached. None: the text may go."""
+    status, opted_out, today, last_hour = facts
+    earlier = _answer_for_status(status)
+    if earlier:  # Twilio asking again: said once, when it was decided (DEBUG here)
+        log.debug("call %s: text already %s (repeated request)", tag, earlier)
+        return earlier
+    if opted_out:
+        log.info("call %s: %s has opted out of texts", tag, mask_number(mobile))
+        return "opted_out"
+    refused = None if simulated else limits.refusal(today, last_hour)
+    if refused:
+        log.warning("call %s: no text to %s: %s", tag, mask_number(mobile), refused)
+        return "limited"
+    return None
 
 
 def stage_number(call_sid: str, number_e164: str, branches: list[str], *,
