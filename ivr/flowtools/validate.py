@@ -6,13 +6,25 @@ them once at start.
 """
 from __future__ import annotations
 
+import collections
+import hashlib
 import os
+from pathlib import Path
 
 from ivr import config
 from ivr.call import flow as flow_module
 from ivr.call.flow import Flow
 from ivr.flowtools import checks, languages
+from ivr.flowtools.rules import common
+from ivr.flowtools.rules import numbers as number_rules
 from ivr.problems import FlowError, Problem
+
+# Flows that passed every check in this process, by what they were made from
+# (checked_flows.move_to_end on use; the oldest goes past KEEP). The checks and
+# the matchers take seconds, and a Flow is immutable, so a second app on the same
+# files (a test suite builds hundreds; a CLI command beside the app) reuses it.
+KEEP = 4
+checked_flows: collections.OrderedDict[str, tuple[Flow, tuple[Problem, ...]]] = collections.OrderedDict()
 
 
 def load(flows_file, prompts_dir, settings: dict | None = None) -> tuple[Flow, list[Problem]]:
@@ -20,8 +32,39 @@ def load(flows_file, prompts_dir, settings: dict | None = None) -> tuple[Flow, l
 
     Returns the flow and its warnings; raises FlowError listing every error
     (file, line, column, reason) so the app refuses to start on a broken flow.
+    A flow made from the same bytes and settings as one already checked in this
+    process is that flow again; a broken one is checked (and refused) every time.
     """
-    settings = settings or {}
+    # Only the settings a flow reads (flow.FLOW_SETTINGS): the key below is then exact.
+    settings = {key: (settings or {})[key] for key in flow_module.FLOW_SETTINGS if key in (settings or {})}
+    key = fingerprint(flows_file, prompts_dir, settings)
+    if key in checked_flows:
+        checked_flows.move_to_end(key)
+        flow, kept = checked_flows[key]
+        return flow, list(kept)
+    flow, warnings = _load(flows_file, prompts_dir, settings)
+    checked_flows[key] = (flow, tuple(warnings))
+    while len(checked_flows) > KEEP:
+        checked_flows.popitem(last=False)
+    return flow, warnings
+
+
+def fingerprint(flows_file, prompts_dir, settings: dict) -> str:
+    """A digest of everything a checked flow is made from: the bytes of the flow, the
+    prompts, the sources beside it and the schema's files (allow-lists included, from
+    wherever the rules read them now), and the flow's settings."""
+    flows_path, prompts_path = Path(flows_file), Path(prompts_dir)
+    files = [flows_path, number_rules.sources_path(flows_path), flow_module.SCHEMA_PATH,
+             common.PROMPTS_SCHEMA, number_rules.ALLOWED_NUMBERS, number_rules.ALLOWED_DOMAINS,
+             *(sorted(prompts_path.iterdir()) if prompts_path.is_dir() else [prompts_path])]
+    digest = hashlib.sha256(repr(sorted(settings.items())).encode())
+    for path in files:
+        digest.update(f"\0{path}\0".encode())
+        digest.update(path.read_bytes() if path.is_file() else b"\0missing")
+    return digest.hexdigest()
+
+
+def _load(flows_file, prompts_dir, settings: dict) -> tuple[Flow, list[Problem]]:
     flows_doc, prompts_doc = flow_module.load_docs(flows_file, prompts_dir)
     problems = flow_module.schema_problems(flows_doc, flow_module.load_schema())
     if not isinstance(prompts_doc.data, dict):

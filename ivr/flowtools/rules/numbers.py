@@ -121,8 +121,12 @@ def check_web_addresses(flow: Flow, flows: YamlDoc, prompts: YamlDoc) -> list[Pr
 
 
 def sources_file(flows: YamlDoc) -> Path:
+    return sources_path(Path(flows.file))
+
+
+def sources_path(flows_file: Path) -> Path:
     """sources.yaml beside the flow when there is one (a copy being edited), else the project's."""
-    beside = Path(flows.file).parent / "sources.yaml"
+    beside = flows_file.parent / "sources.yaml"
     return beside if beside.exists() else REPO_ROOT / "sources.yaml"
 
 
