@@ -375,7 +375,7 @@ def begin_plain():
     eng = engine()
     errors = eng.dialect.loaded_dbapi.Error
     with write_turn(eng):
-        raw = eng.raw_connection()
+        raw = _pooled(eng)
         try:
             if eng.dialect.name == "sqlite":
                 driver = raw.driver_connection
@@ -394,6 +394,16 @@ def begin_plain():
             raw.close()  # back to the pool
 
 
+def _pooled(eng: sa.Engine):
+    """The driver's connection from the pool; failing to connect raises as SQLAlchemy does
+    everywhere else (OperationalError), which the webhooks' callers catch."""
+    errors = eng.dialect.loaded_dbapi.Error
+    try:
+        return eng.raw_connection()
+    except errors as exc:
+        raise sa.exc.DBAPIError.instance(None, None, exc, errors) from exc
+
+
 def first_value(statement, **values):
     """The first column of the first row of a read-only statement (None: no row), through
     the driver on a pooled connection.
@@ -410,23 +420,13 @@ def first_value(statement, **values):
 
 def first_row(statement, **values):
     """The first row of a read-only statement as the driver gives it (None: no row); as
-    first_value."""
+    first_value. Errors come as SQLAlchemy raises them (PlainConnection.execute)."""
     eng = engine()
-    sql, args = _driver_args(statement, eng.dialect, values)
-    errors = eng.dialect.loaded_dbapi.Error
+    connection = _pooled(eng)
     try:
-        connection = eng.raw_connection()
-        try:
-            cursor = connection.cursor()
-            try:
-                cursor.execute(sql, args)
-                return cursor.fetchone()
-            finally:
-                cursor.close()
-        finally:
-            connection.close()  # back to the pool, which ends any transaction the read began
-    except errors as exc:  # as SQLAlchemy raises it everywhere else (OperationalError, ...)
-        raise sa.exc.DBAPIError.instance(sql, args, exc, errors) from exc
+        return PlainConnection(connection, eng.dialect).execute(statement, values).first()
+    finally:
+        connection.close()  # back to the pool, which ends any transaction the read began
 
 
 # -- keyed hashes ---------------------------------------------------------

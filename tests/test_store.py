@@ -223,3 +223,15 @@ def test_a_statement_with_an_in_list_is_refused_on_the_plain_path(tmp_path):
     statement = sa.select(store.outbox.c.id).where(store.outbox.c.status.in_(("held", "queued")))
     with app.app_context(), pytest.raises(ValueError, match="IN list"):
         store.first_value(statement)
+
+
+def test_the_plain_path_raises_a_database_that_is_down_as_sqlalchemy_does(tmp_path):
+    """The webhooks catch SQLAlchemy's OperationalError (the caller still hears 999 and
+    the NSPCC): a refused connection on the driver's path must come the same way."""
+    app = make_app(tmp_path, upgrade=False,
+                   DATABASE_URL="postgresql+psycopg://postgres@127.0.0.1:1/nowhere")
+    with app.app_context():
+        with pytest.raises(sa.exc.OperationalError, match="127.0.0.1"):
+            store.first_row(_PLAIN_ROW, key="any")
+        with pytest.raises(sa.exc.OperationalError, match="127.0.0.1"), store.begin_plain() as conn:
+            conn.execute(_PLAIN_STATUS, {"key": "any", "v_status": "queued"})

@@ -28,6 +28,7 @@ call's end is one request in seven of a recorded call.
 """
 from __future__ import annotations
 
+import functools
 import io
 import logging
 import time
@@ -43,9 +44,7 @@ log = logging.getLogger(__name__)
 EXTENSION = "calm_line.answers"
 NOTE_SENT = "calm_line.note_sent"  # ivr.metrics.NOTE_SENT: the metrics register it
 MAX_KEPT = 4096  # answers kept per process (about 1.5 kB each); all forgotten when full
-STATUS_PATH, STATUS_ENDPOINT = "/voice/status", "voice.status"
-# What Flask sends for the view's Response("", status=200).
-EMPTY_HEADERS = [("Content-Type", "text/html; charset=utf-8"), ("Content-Length", "0")]
+STATUS_ENDPOINT = "voice.status"
 
 
 class Kept(NamedTuple):
@@ -79,6 +78,17 @@ class Answers:
         self.count = 0  # answers kept, all paths together
         self.sent = 0  # answers sent from here, for the tests and the benchmarks
 
+    @functools.cached_property
+    def status_path(self) -> str:
+        """Where the voice blueprint put the status callback (read at the first request,
+        when every blueprint is registered)."""
+        return next(rule.rule for rule in self.app.url_map.iter_rules(STATUS_ENDPOINT))
+
+    @functools.cached_property
+    def empty_headers(self) -> list[tuple[str, str]]:
+        """The headers Flask sends for the view's Response("", status=200)."""
+        return self.app.response_class("", status=200).headers.to_wsgi_list()
+
     def keep(self, request, response) -> None:
         """Keep the view's answer for this path, query and key (response.calm_line: its steps,
         language and how a key was heard, as the view left them)."""
@@ -98,7 +108,7 @@ class Answers:
         path = environ.get("PATH_INFO", "")
         query = environ.get("QUERY_STRING", "")
         by_key = self.kept.get((path, query))
-        ended = by_key is None and path == STATUS_PATH and not query
+        ended = by_key is None and path == self.status_path and not query
         if ((by_key is None and not ended) or environ.get("REQUEST_METHOD") != "POST"
                 or environ.get("CONTENT_TYPE") != security.FORM_TYPE):
             return self.wsgi_app(environ, start_response)
@@ -160,7 +170,7 @@ class Answers:
         if log.isEnabledFor(logging.DEBUG):
             log.debug("a call ended: %s (%s s)", form.get("CallStatus") or "-",
                       form.get("CallDuration", "-"))
-        start_response("200 OK", list(EMPTY_HEADERS))
+        start_response("200 OK", list(self.empty_headers))
         self.sent += 1
         self._note(form, STATUS_ENDPOINT, {}, started)
         return [b""]

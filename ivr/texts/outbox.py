@@ -257,9 +257,8 @@ def request_text(call_sid: str, caller: str | None, branches: list[str], *,
     tag = hash_call_sid(call_sid)
     mobile, why = textable(caller)
     if mobile is None:
-        earlier = _answer_for_status(_status_now(key))
-        if earlier:  # Twilio asking again: said once, when it was decided (DEBUG here)
-            log.debug("call %s: text already %s (repeated request)", tag, earlier)
+        earlier = _said_before(_status_now(key), tag)
+        if earlier:
             return earlier
         if _replayed(key, tag):
             return "queued"
@@ -299,13 +298,20 @@ def _replayed(key: str, tag: str) -> bool:
     return True
 
 
+def _said_before(status: str | None, tag: str) -> str | None:
+    """The answer given when this call's yes was decided, if it was ("queued", "opted_out")."""
+    earlier = _answer_for_status(status)
+    if earlier:  # Twilio asking again: said once, when it was decided (DEBUG here)
+        log.debug("call %s: text already %s (repeated request)", tag, earlier)
+    return earlier
+
+
 def _decided(facts, tag: str, mobile: str, simulated: bool) -> str | None:
     """A yes's answer from its facts (_FACTS_FOR_NUMBER) when they decide it: "queued" or
     "opted_out" said before, an opt-out, a limit reached. None: the text may go."""
     status, opted_out, today, last_hour = facts
-    earlier = _answer_for_status(status)
-    if earlier:  # Twilio asking again: said once, when it was decided (DEBUG here)
-        log.debug("call %s: text already %s (repeated request)", tag, earlier)
+    earlier = _said_before(status, tag)
+    if earlier:
         return earlier
     if opted_out:
         log.info("call %s: %s has opted out of texts", tag, mask_number(mobile))
