@@ -171,34 +171,42 @@ SOON_SECONDS = 0.5  # how long _begin_immediate_soon tries before SQLite's own w
 
 
 def _begin_immediate_soon(raw) -> bool:
-    """Take SQLite's write lock, trying again in steps of a fraction of a millisecond.
-
-    When another process holds the lock (the other web worker, an `ivr worker`),
-    SQLite's own busy handler sleeps in steps that grow to 100 ms, so a webhook that
-    met a lock by a hair waited tens of milliseconds: the recorded mix's p99. Here
-    the steps stay under 2 ms. False when the lock did not come within SOON_SECONDS:
-    the caller then waits the old way, up to the full busy timeout.
-    """
+    """Take SQLite's write lock on a pooled connection (its busy timeout set to 0 for the
+    polling, then back): see _poll_begin. False: the caller waits SQLite's own way."""
     try:
         raw.execute("PRAGMA busy_timeout = 0")
     except sqlite3.Error:
         return False
     try:
-        deadline, pause = time.monotonic() + SOON_SECONDS, 0.0001
-        while True:
-            try:
-                raw.execute("BEGIN IMMEDIATE")
-                return True
-            except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) and "busy" not in str(exc):
-                    return False  # anything else: SQLAlchemy's BEGIN raises it, wrapped
-            if time.monotonic() > deadline:
-                return False
-            time.sleep(pause)
-            pause = min(pause * 2, 0.002)
+        return _poll_begin(raw)
     finally:
         with contextlib.suppress(sqlite3.Error):
             raw.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_MS}")
+
+
+def _poll_begin(raw) -> bool:
+    """BEGIN IMMEDIATE on a connection whose busy timeout is 0, tried again in steps of a
+    fraction of a millisecond.
+
+    When another process holds the lock (the other web worker, an `ivr worker`),
+    SQLite's own busy handler sleeps in steps that grow to 100 ms, so a webhook that
+    met a lock by a hair waited tens of milliseconds: the recorded mix's p99. Here
+    the steps stay under 2 ms. False when the lock did not come within SOON_SECONDS
+    (or on an error other than a lock): the caller then waits the old way, up to the
+    full busy timeout, and meets the error there.
+    """
+    deadline, pause = time.monotonic() + SOON_SECONDS, 0.0001
+    while True:
+        try:
+            raw.execute("BEGIN IMMEDIATE")
+            return True
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                return False
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(pause)
+        pause = min(pause * 2, 0.002)
 
 
 def make_engine(url: str) -> sa.Engine:
@@ -212,6 +220,7 @@ def make_engine(url: str) -> sa.Engine:
         # Threads of one process take turns here rather than in SQLite's busy
         # handler, which sleeps in steps of up to 100 ms (the webhooks' p99).
         engine.info_write_lock = threading.Lock()  # type: ignore[attr-defined]
+        engine.info_writer = _SqliteWriter(engine)  # type: ignore[attr-defined]
         return engine
     connect_args = {"connect_timeout": 5} if parsed.get_backend_name() == "postgresql" else {}
     return sa.create_engine(url, pool_pre_ping=True, connect_args=connect_args)
@@ -361,37 +370,91 @@ class PlainConnection:
         self._driver_sql(f"RELEASE SAVEPOINT {name}")
 
     def _driver_sql(self, sql: str) -> None:
-        cursor = self.raw.cursor()
+        self.exec_driver_sql(sql)
+
+    def exec_driver_sql(self, sql: str, params: tuple | dict = ()) -> int:
+        """SQL written for this driver (as SQLAlchemy's Connection.exec_driver_sql): the
+        rows it changed. Errors come as SQLAlchemy raises them."""
         try:
-            cursor.execute(sql)
-        finally:
-            cursor.close()
+            cursor = self.raw.cursor()
+            try:
+                cursor.execute(sql, params)
+                return cursor.rowcount
+            finally:
+                cursor.close()
+        except self._errors as exc:
+            raise sa.exc.DBAPIError.instance(sql, params, exc, self._errors) from exc
+
+
+class _SqliteWriter:
+    """This process's own connection for SQLite's write transactions (begin_plain).
+
+    Taken from the pool once (again after a fork) and kept out of it, with its busy
+    timeout 0 for good: _poll_begin waits for the lock in short steps, and a pooled
+    connection had to set the timeout to 0 and back around every BEGIN, two more
+    statements a write, each giving up the GIL and waiting for it back while other
+    webhooks waited for the lock (BENCHMARKS.md). Used only in write_turn, so by one
+    thread at a time; inside a transaction that holds the write lock nothing waits.
+    """
+
+    def __init__(self, eng: sa.Engine):
+        self.engine = eng
+        self.pid, self.raw = 0, None
+
+    def connection(self):
+        if self.raw is None or self.pid != os.getpid():  # a fork's copy is never used
+            pooled = _pooled(self.engine)
+            pooled.detach()  # this process's own from now on
+            raw = pooled.dbapi_connection  # sqlite3's connection, closed when dropped
+            raw.execute("PRAGMA busy_timeout = 0")
+            self.pid, self.raw = os.getpid(), raw
+        return self.raw
+
+    def begin(self, driver) -> None:
+        if not _poll_begin(driver):  # SQLite's own wait, up to the busy timeout
+            driver.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_MS}")
+            try:
+                driver.execute("BEGIN IMMEDIATE")
+            finally:
+                driver.execute("PRAGMA busy_timeout = 0")
+
+    def forget(self) -> None:
+        """After a failed rollback: the next write starts on a fresh connection."""
+        raw, self.raw = self.raw, None
+        if raw is not None:
+            with contextlib.suppress(Exception):
+                raw.close()
 
 
 @contextmanager
-def begin_plain():
+def begin_plain(eng: sa.Engine | None = None):
     """A write transaction on the driver's connection (PlainConnection): committed on
-    success, rolled back on error, in this process's turn at SQLite's writer."""
-    eng = engine()
+    success, rolled back on error, in this process's turn at SQLite's writer. On SQLite
+    it runs on the process's own writer connection (_SqliteWriter); on PostgreSQL on one
+    from the pool."""
+    eng = eng or engine()
     errors = eng.dialect.loaded_dbapi.Error
+    writer = getattr(eng, "info_writer", None)
     with write_turn(eng):
-        raw = _pooled(eng)
+        raw = writer.connection() if writer is not None else _pooled(eng)
         try:
-            if eng.dialect.name == "sqlite":
-                driver = raw.driver_connection
-                if not _begin_immediate_soon(driver):
-                    driver.execute("BEGIN IMMEDIATE")  # SQLite's own wait, up to its timeout
+            if writer is not None:
+                writer.begin(raw)
             # PostgreSQL: the driver begins a transaction at the first statement.
             yield PlainConnection(raw, eng.dialect)
             raw.commit()
         except BaseException as exc:
-            with contextlib.suppress(Exception):
+            try:
                 raw.rollback()
+            except Exception:
+                if writer is not None:
+                    writer.forget()
             if isinstance(exc, errors):
                 raise sa.exc.DBAPIError.instance(None, None, exc, errors) from exc
             raise
         finally:
-            raw.close()  # back to the pool
+            if writer is None:
+                raw.close()  # back to the pool
 
 
 def _pooled(eng: sa.Engine):

@@ -235,3 +235,89 @@ def test_the_plain_path_raises_a_database_that_is_down_as_sqlalchemy_does(tmp_pa
             store.first_row(_PLAIN_ROW, key="any")
         with pytest.raises(sa.exc.OperationalError, match="127.0.0.1"), store.begin_plain() as conn:
             conn.execute(_PLAIN_STATUS, {"key": "any", "v_status": "queued"})
+
+
+# -- SQLite: the process's own writer connection ------------------------------------------
+
+
+def test_sqlite_writes_run_on_one_connection_of_the_process_that_never_sleeps_in_sqlite(tmp_path):
+    """begin_plain's connection keeps a busy timeout of 0 (the lock is polled in short steps,
+    store._poll_begin); the pooled ones keep SQLite's own wait for everything else."""
+    app = make_app(tmp_path)
+    with app.app_context():
+        seen = set()
+        for key in ("first", "second"):
+            with store.begin_plain() as conn:
+                conn.execute(_PLAIN_INSERT, _plain_row(key, store.utcnow()))
+                seen.add(id(conn.raw))
+                assert conn.raw.execute("PRAGMA busy_timeout").fetchone()[0] == 0
+        assert len(seen) == 1
+        with store.engine().connect() as pooled:
+            assert pooled.exec_driver_sql("PRAGMA busy_timeout").scalar() == store.SQLITE_BUSY_MS
+        with store.read() as conn:
+            keys = conn.execute(sa.select(store.outbox.c.call_key)).scalars().all()
+        assert sorted(keys) == ["first", "second"]
+
+
+def test_a_write_waits_for_another_process_holding_the_lock_then_goes_through(tmp_path):
+    import sqlite3
+
+    app = make_app(tmp_path)
+    other = sqlite3.connect(str(tmp_path / "calmline.sqlite"), isolation_level=None, timeout=60)
+    other.execute("BEGIN IMMEDIATE")  # as the other worker would
+    done = threading.Event()
+
+    def write():
+        with app.app_context(), store.begin_plain() as conn:
+            conn.execute(_PLAIN_INSERT, _plain_row("after-the-wait", store.utcnow()))
+        done.set()
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    # It polls in steps under 2 ms for SOON_SECONDS, then waits in SQLite: still not through.
+    assert not done.wait(store.SOON_SECONDS + 0.5)
+    other.execute("ROLLBACK")
+    writer.join(120)
+    assert done.is_set()
+    with app.app_context(), store.engine().connect() as conn:
+        assert conn.exec_driver_sql("SELECT call_key FROM outbox").scalars().all() == [
+            "after-the-wait"]
+    other.close()
+
+
+def test_a_broken_writer_connection_costs_one_write_not_every_write_after_it(tmp_path):
+    app = make_app(tmp_path)
+    with app.app_context():
+        with store.begin_plain() as conn:
+            broken = conn.raw
+        broken.close()  # as a connection lost under it would be
+        with pytest.raises(sa.exc.ProgrammingError), store.begin_plain() as conn:
+            conn.execute(_PLAIN_INSERT, _plain_row("lost", store.utcnow()))
+        with store.begin_plain() as conn:
+            assert conn.raw is not broken
+            conn.execute(_PLAIN_INSERT, _plain_row("kept", store.utcnow()))
+        assert store.first_value(_PLAIN_ROW, key="kept") == "held"
+
+
+def test_a_forked_process_writes_on_a_connection_of_its_own(tmp_path):
+    """A SQLite connection must not cross a fork: the child opens its own."""
+    import multiprocessing
+
+    app = make_app(tmp_path)
+    with app.app_context(), store.begin_plain() as conn:
+        conn.execute(_PLAIN_INSERT, _plain_row("parent", store.utcnow()))
+
+    def child():
+        with app.app_context(), store.begin_plain() as conn:
+            conn.execute(_PLAIN_INSERT, _plain_row("child", store.utcnow()))
+
+    process = multiprocessing.get_context("fork").Process(target=child)
+    process.start()
+    process.join(120)
+    assert process.exitcode == 0
+    with app.app_context():
+        with store.begin_plain() as conn:  # the parent's own connection still works
+            conn.execute(_PLAIN_INSERT, _plain_row("parent-again", store.utcnow()))
+        with store.read() as conn:
+            keys = conn.execute(sa.select(store.outbox.c.call_key)).scalars().all()
+    assert sorted(keys) == ["child", "parent", "parent-again"]
