@@ -7,7 +7,6 @@ webhook that writes (a yes to the text) waits for at most one short chunk.
 from __future__ import annotations
 
 import sqlite3
-
 from datetime import datetime
 
 import pytest
