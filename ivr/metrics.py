@@ -32,6 +32,7 @@ Who may read it: staff who are logged in, or a request with
 from __future__ import annotations
 
 import atexit
+import bisect
 import collections
 import hmac
 import logging
@@ -205,13 +206,16 @@ class Metrics:
             if not batch:
                 return
             counts: collections.Counter = collections.Counter()
+            timings: collections.defaultdict[str, list[float]] = collections.defaultdict(list)
             for noted in batch:
                 try:
-                    self._add(noted, counts)
+                    self._add(noted, counts, timings)
                 except Exception:  # never let counting break anything
                     log.exception("metrics: could not count a webhook")
             for (metric, labels), count in counts.items():  # one inc() per series a fold
                 self._child(metric, *labels).inc(count)
+            for webhook, seconds in timings.items():  # one write per bucket a fold
+                observe_all(self._child(self.latency, webhook), seconds)
             for reader in self.readers:
                 try:
                     reader(batch)
@@ -226,11 +230,12 @@ class Metrics:
             child = self._children[key] = metric.labels(*labels)
         return child
 
-    def _add(self, noted: Noted, counts: collections.Counter) -> None:
+    def _add(self, noted: Noted, counts: collections.Counter,
+             timings: collections.defaultdict[str, list[float]]) -> None:
         webhook, view_args, status, steps, seconds = (noted.webhook, noted.view_args, noted.status,
                                                       noted.steps, noted.seconds)
         node_id = view_args.get("node_id") if view_args else None
-        self._child(self.latency, webhook).observe(seconds)
+        timings[webhook].append(seconds)
         counts[self.requests, (webhook, _step_label(self._flow, node_id))] += 1
         kind = None
         if status >= 500:
@@ -243,6 +248,31 @@ class Metrics:
             kind = "safety_message"
         if kind:
             counts[self.errors, (webhook, kind)] += 1
+
+
+def observe_all(child, amounts: list[float]) -> None:
+    """Histogram.observe() of every amount, as one write to the sum and one to each bucket
+    they fall in. In multiprocess mode every write goes to a shared file under a lock, and
+    observing webhooks one by one was a third of the fold (BENCHMARKS.md). It reads how
+    prometheus-client lays out a histogram's child (_sum, _buckets, _upper_bounds: one
+    bucket each, not cumulative); laid out otherwise, it observes one by one.
+    tests/test_metrics.py checks both give the same exposition."""
+    total = getattr(child, "_sum", None)
+    buckets = getattr(child, "_buckets", None)
+    bounds = getattr(child, "_upper_bounds", None)
+    if total is None or not buckets or not bounds or len(buckets) != len(bounds):
+        for amount in amounts:
+            child.observe(amount)
+        return
+    falls = [0] * len(bounds)
+    for amount in amounts:
+        index = bisect.bisect_left(bounds, amount)  # the first bound >= amount, as observe()
+        if index < len(falls):
+            falls[index] += 1
+    total.inc(sum(amounts))
+    for bucket, count in zip(buckets, falls, strict=True):
+        if count:
+            bucket.inc(count)
 
 
 class Noted(NamedTuple):

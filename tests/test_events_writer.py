@@ -20,11 +20,13 @@ AT = datetime(2026, 11, 30, 22)
 
 
 def rows(count: int) -> list[dict]:
+    """Rows with quotes, NULLs and both booleans."""
     odd = ["x'\"y", None, "ż ó", "a,b"]
-    return [dict(at=AT, call_key=f"{index:032d}" if index % 3 else None, kind="step",
+    made = [dict(at=AT, call_key=f"{index:032d}" if index % 3 else None, kind="step",
                  step=f"s{index}", detail=odd[index % 4], via="key" if index % 2 else None,
                  value=index if index % 5 else None, simulated=bool(index % 7 == 0))
             for index in range(count)]
+    return made
 
 
 def stored(app) -> list[tuple]:
@@ -101,3 +103,17 @@ def test_events_are_not_indexed_by_call_and_the_downgrade_puts_the_index_back(
         assert indexed() == {"ix_events_at", "ix_events_call_key"}
         store.upgrade()
         assert indexed() == {"ix_events_at"}
+
+
+def test_a_row_without_its_optional_columns_stores_nulls_there(tmp_path):
+    """Every row the line makes has every column (rows_for); one made elsewhere without some
+    is stored with NULLs, not refused with the whole batch."""
+    app = make_app(tmp_path)
+    made = rows(3)
+    for optional in ("detail", "via", "value"):
+        made[1].pop(optional)
+    assert app.extensions[events.EXTENSION].write(made)
+    got = stored(app)
+    assert [row[3] for row in got] == ["s0", "s1", "s2"]  # step
+    assert got[1][4:7] == (None, None, None)  # detail, via, value
+    assert got[2][4:7] == ("ż ó", None, 2)

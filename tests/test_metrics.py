@@ -178,3 +178,54 @@ def test_with_several_web_processes_the_counts_add_up(tmp_path):
 def test_metrics_auth_token_never_shows_in_the_page(metrics_app):
     body = metrics_app.test_client().get("/metrics", headers=BEARER).get_data(as_text=True)
     assert TOKEN not in body and AUTH_TOKEN not in body
+
+
+_OBSERVE_BOTH_WAYS = """
+import sys
+from prometheus_client import CollectorRegistry, Histogram, generate_latest
+from ivr.metrics import BUCKETS, observe_all
+
+amounts = [0.0, 0.0004, 0.001, 0.0010001, 0.003, 0.02, 0.02, 0.7, 14.0, 15.0, 99.0, 0.26]
+registry = CollectorRegistry()
+own = None if len(sys.argv) > 1 else registry
+one_by_one = Histogram("by_one", "h", ["webhook"], buckets=BUCKETS, registry=own)
+together = Histogram("by_all", "h", ["webhook"], buckets=BUCKETS, registry=own)
+for amount in amounts:
+    one_by_one.labels("voice.answer").observe(amount)
+observe_all(together.labels("voice.answer"), amounts[:5])
+observe_all(together.labels("voice.answer"), amounts[5:])  # two folds add up
+if own is None:
+    from prometheus_client import multiprocess
+    multiprocess.MultiProcessCollector(registry)
+print(generate_latest(registry).decode())
+"""
+
+
+@pytest.mark.parametrize("multiprocess", [False, True])
+def test_a_folds_timings_give_the_histogram_that_observing_each_gives(tmp_path, multiprocess):
+    """observe_all writes each bucket once a fold (in multiprocess mode a write to a shared
+    file under a lock); the figures must be exactly those of observe(), edges included."""
+    env = dict(os.environ)
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    argv = []
+    if multiprocess:
+        env["PROMETHEUS_MULTIPROC_DIR"] = str(tmp_path)
+        argv = ["multiprocess"]
+    done = subprocess.run([sys.executable, "-c", _OBSERVE_BOTH_WAYS, *argv], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    samples = {}
+    for family in text_string_to_metric_families(done.stdout):
+        for sample in family.samples:
+            if sample.name.startswith(("by_one", "by_all")) and not sample.name.endswith("created"):
+                name = sample.name.replace("by_one", "h").replace("by_all", "h")
+                key = (name, tuple(sorted(sample.labels.items())))
+                samples.setdefault(sample.name[:6], {})[key] = sample.value
+    sums = [{k: v for k, v in samples[way].items() if k[0] == "h_sum"} for way in ("by_one", "by_all")]
+    assert list(sums[1].values()) == pytest.approx(list(sums[0].values()))  # added in another order
+    assert ({k: v for k, v in samples["by_one"].items() if k[0] != "h_sum"}
+            == {k: v for k, v in samples["by_all"].items() if k[0] != "h_sum"})
+    counts = {k: v for k, v in samples["by_one"].items() if k[0] == "h_count"}
+    assert list(counts.values()) == [12]
+    buckets = {dict(k[1])["le"]: v for k, v in samples["by_one"].items() if k[0] == "h_bucket"}
+    assert (buckets["0.001"], buckets["0.0025"], buckets["15.0"], buckets["+Inf"]) == (3, 4, 11, 12)

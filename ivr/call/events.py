@@ -38,6 +38,7 @@ import atexit
 import contextlib
 import functools
 import logging
+import operator
 import os
 import queue
 import sqlite3
@@ -467,20 +468,24 @@ def _batch(dialect, rows: list[dict]) -> list[tuple]:
     # Plain values; the columns' own bind processors keep what is stored the same (the
     # time as SQLAlchemy's text, booleans as 0 and 1).
     columns = _plain_insert(dialect)[2]
-    # A batch holds few distinct values of a converted column (one or two hours, two
-    # booleans): each converted once, not once a row.
-    memos: list[dict | None] = [{} if convert else None for _, convert in columns]
+    names = tuple(name for name, _ in columns)
+    pick = operator.itemgetter(*names)  # a row's values in one call, in C
     values: list = []
     for row in rows:
-        for (name, convert), memo in zip(columns, memos, strict=True):
-            value = row.get(name)
-            if memo is not None:
-                done = memo.get(value, memo)
-                if done is memo:
-                    done = memo[value] = convert(value)
-                value = done
-            values.append(value)
-    width, step = len(columns), ROWS_PER_STATEMENT
+        try:
+            values.extend(pick(row))
+        except KeyError:  # a row made elsewhere, without every column
+            values.extend([row.get(name) for name in names])
+    # Then each converted column at once: a batch holds few distinct values of one (one or
+    # two hours, two booleans), each converted once, not once a row.
+    width = len(columns)
+    for index, (_, convert) in enumerate(columns):
+        if convert is not None:
+            memo: dict = {}
+            values[index::width] = [memo[value] if value in memo else
+                                    memo.setdefault(value, convert(value))
+                                    for value in values[index::width]]
+    step = ROWS_PER_STATEMENT
     # Tuples: SQLAlchemy would take a list of values for many parameter sets.
     return [(_many_rows(dialect, min(step, len(rows) - start)),
              tuple(values[start * width:(start + step) * width]))
