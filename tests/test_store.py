@@ -299,7 +299,7 @@ def test_a_broken_writer_connection_costs_one_write_not_every_write_after_it(tmp
         assert store.first_value(_PLAIN_ROW, key="kept") == "held"
 
 
-def test_a_forked_process_writes_on_a_connection_of_its_own(tmp_path):
+def test_a_forked_process_writes_and_reads_on_connections_of_its_own(tmp_path):
     """A SQLite connection must not cross a fork: the child opens its own."""
     import multiprocessing
 
@@ -307,9 +307,15 @@ def test_a_forked_process_writes_on_a_connection_of_its_own(tmp_path):
     with app.app_context(), store.begin_plain() as conn:
         conn.execute(_PLAIN_INSERT, _plain_row("parent", store.utcnow()))
 
+    with app.app_context():  # the parent's own reading connection, before the fork
+        assert store.first_value(_PLAIN_ROW, key="parent") == "held"
+
     def child():
-        with app.app_context(), store.begin_plain() as conn:
-            conn.execute(_PLAIN_INSERT, _plain_row("child", store.utcnow()))
+        with app.app_context():
+            with store.begin_plain() as conn:
+                conn.execute(_PLAIN_INSERT, _plain_row("child", store.utcnow()))
+            if store.first_value(_PLAIN_ROW, key="child") != "held":
+                raise SystemExit(3)
 
     process = multiprocessing.get_context("fork").Process(target=child)
     process.start()
@@ -321,3 +327,41 @@ def test_a_forked_process_writes_on_a_connection_of_its_own(tmp_path):
         with store.read() as conn:
             keys = conn.execute(sa.select(store.outbox.c.call_key)).scalars().all()
     assert sorted(keys) == ["child", "parent", "parent-again"]
+
+
+def test_sqlite_reads_run_on_a_connection_of_each_thread_and_see_every_commit(tmp_path):
+    app = make_app(tmp_path)
+    with app.app_context():
+        with store.begin_plain() as conn:
+            conn.execute(_PLAIN_INSERT, _plain_row("seen", store.utcnow()))
+        assert store.first_value(_PLAIN_ROW, key="seen") == "held"
+        mine = store.engine().info_readers.raw
+        assert store.first_row(_PLAIN_ROW, key="seen") == ("held", 2)
+        assert store.engine().info_readers.raw is mine  # kept, not taken from the pool each time
+        with store.begin_plain() as conn:  # a later commit is read at once (no snapshot kept)
+            conn.execute(_PLAIN_STATUS, {"key": "seen", "v_status": "queued"})
+        assert store.first_value(_PLAIN_ROW, key="seen") == "queued"
+        assert mine.in_transaction is False
+    others = []
+
+    def read_elsewhere():
+        with app.app_context():
+            others.append((store.first_value(_PLAIN_ROW, key="seen"),
+                           store.engine().info_readers.raw))
+
+    thread = threading.Thread(target=read_elsewhere)
+    thread.start()
+    thread.join(120)
+    assert others[0][0] == "queued" and others[0][1] is not mine
+
+
+def test_a_failed_read_leaves_the_thread_a_fresh_connection(tmp_path):
+    app = make_app(tmp_path)
+    with app.app_context():
+        assert store.first_value(_PLAIN_ROW, key="none") is None
+        broken = store.engine().info_readers.raw
+        broken.close()
+        with pytest.raises(sa.exc.ProgrammingError):
+            store.first_value(_PLAIN_ROW, key="none")
+        assert store.first_value(_PLAIN_ROW, key="none") is None
+        assert store.engine().info_readers.raw is not broken
