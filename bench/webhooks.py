@@ -49,6 +49,16 @@ class WebhookResult:
         paired = zip(self.each_round["line", which], self.each_round[app, which], strict=True)
         return statistics.median(line.rps / other.rps for line, other in paired)
 
+    def p99_ratio_to(self, app: str, which: str) -> float:
+        """The median over rounds of the line's p99 / app's, each pair from the same round:
+        judged as the req/s are (one app's best round beside another's was a comparison of
+        two different moments of the machine)."""
+        paired = zip(self.each_round["line", which], self.each_round[app, which], strict=True)
+        return statistics.median(line.p99_ms / other.p99_ms for line, other in paired)
+
+    def p99_median(self, app: str, which: str) -> float:
+        return statistics.median(result.p99_ms for result in self.each_round[app, which])
+
 
 def line_env(tmp: Path, database_url: str | None = None) -> dict:
     return {
