@@ -1,6 +1,6 @@
 """Run Calm Line's benchmarks and print one table, each figure beside its baseline.
 
-    .venv/bin/python -m bench                 # all three, small (about 3 minutes)
+    .venv/bin/python -m bench                 # all four, small (about 10 minutes)
     .venv/bin/python -m bench --big           # longer runs, more calls, 2,000 texts
     .venv/bin/python -m bench --only drain    # one of: webhooks, consent, drain, understanding
 
