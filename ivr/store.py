@@ -213,15 +213,18 @@ def make_engine(url: str) -> sa.Engine:
     url = normalise_url(url)
     parsed = sa.make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
+        in_a_file = bool(parsed.database) and parsed.database != ":memory:" and \
+            "memory" not in str(parsed.query.get("mode", ""))
+        if in_a_file:
             os.makedirs(os.path.dirname(os.path.abspath(parsed.database)), exist_ok=True)
         engine = sa.create_engine(url, connect_args={"timeout": SQLITE_BUSY_MS / 1000})
         _sqlite_setup(engine)
         # Threads of one process take turns here rather than in SQLite's busy
         # handler, which sleeps in steps of up to 100 ms (the webhooks' p99).
         engine.info_write_lock = threading.Lock()  # type: ignore[attr-defined]
-        engine.info_writer = _SqliteWriter(engine)  # type: ignore[attr-defined]
-        engine.info_readers = threading.local()  # type: ignore[attr-defined]
+        if in_a_file:  # connections of their own (an in-memory database is one per connection)
+            engine.info_writer = _SqliteWriter(engine)  # type: ignore[attr-defined]
+            engine.info_readers = threading.local()  # type: ignore[attr-defined]
         return engine
     connect_args = {"connect_timeout": 5} if parsed.get_backend_name() == "postgresql" else {}
     return sa.create_engine(url, pool_pre_ping=True, connect_args=connect_args)

@@ -365,3 +365,16 @@ def test_a_failed_read_leaves_the_thread_a_fresh_connection(tmp_path):
             store.first_value(_PLAIN_ROW, key="none")
         assert store.first_value(_PLAIN_ROW, key="none") is None
         assert store.engine().info_readers.raw is not broken
+
+
+def test_an_in_memory_sqlite_keeps_to_the_pool_and_reads_what_it_wrote(tmp_path):
+    """An in-memory database is one per connection: no connections of its own there."""
+    app = make_app(tmp_path, upgrade=False, DATABASE_URL="sqlite://")
+    with app.app_context():
+        assert not hasattr(store.engine(), "info_writer")
+        store.engine().pool.dispose()
+        with store.begin() as conn:
+            store.metadata.create_all(conn)
+        with store.begin_plain() as conn:
+            conn.execute(_PLAIN_INSERT, _plain_row("in-memory", store.utcnow()))
+        assert store.first_value(_PLAIN_ROW, key="in-memory") == "held"
