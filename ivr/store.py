@@ -213,10 +213,11 @@ def make_engine(url: str) -> sa.Engine:
     url = normalise_url(url)
     parsed = sa.make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        in_a_file = bool(parsed.database) and parsed.database != ":memory:" and \
+        database = parsed.database or ""
+        in_a_file = database not in ("", ":memory:") and \
             "memory" not in str(parsed.query.get("mode", ""))
         if in_a_file:
-            os.makedirs(os.path.dirname(os.path.abspath(parsed.database)), exist_ok=True)
+            os.makedirs(os.path.dirname(os.path.abspath(database)), exist_ok=True)
         engine = sa.create_engine(url, connect_args={"timeout": SQLITE_BUSY_MS / 1000})
         _sqlite_setup(engine)
         # Threads of one process take turns here rather than in SQLite's busy
