@@ -225,10 +225,31 @@ def make_engine(url: str) -> sa.Engine:
         engine.info_write_lock = threading.Lock()  # type: ignore[attr-defined]
         if in_a_file:  # connections of their own (an in-memory database is one per connection)
             engine.info_writer = _SqliteWriter(engine)  # type: ignore[attr-defined]
-            engine.info_readers = threading.local()  # type: ignore[attr-defined]
+            _own_readers(engine)
         return engine
-    connect_args = {"connect_timeout": 5} if parsed.get_backend_name() == "postgresql" else {}
-    return sa.create_engine(url, pool_pre_ping=True, connect_args=connect_args)
+    postgres = parsed.get_backend_name() == "postgresql"
+    engine = sa.create_engine(url, pool_pre_ping=True,
+                              connect_args={"connect_timeout": 5} if postgres else {})
+    if postgres:
+        _own_readers(engine)
+    return engine
+
+
+def _own_readers(eng: sa.Engine) -> None:
+    """Connections of the engine's own, outside the pool (first_row's per thread, and on
+    SQLite begin_plain's): Engine.dispose() lets them go too, as it does the pool's. The
+    writer's is closed in its turn; each thread's reader at its next read (another
+    thread's connection is never touched)."""
+    eng.info_readers = threading.local()  # type: ignore[attr-defined]
+    eng.info_generation = 0  # type: ignore[attr-defined]
+
+    @sa.event.listens_for(eng, "engine_disposed")
+    def _disposed(engine):
+        engine.info_generation += 1
+        writer = getattr(engine, "info_writer", None)
+        if writer is not None:
+            with write_turn(engine):
+                writer.forget()
 
 
 def answers(url: str) -> bool:
@@ -490,35 +511,50 @@ def first_row(statement, **values):
     """The first row of a read-only statement as the driver gives it (None: no row); as
     first_value. Errors come as SQLAlchemy raises them (PlainConnection.execute).
 
-    On SQLite each thread reads on a connection of its own (_thread_reader): the pool's
-    checkout and check-in cost about 60 us, as much as the read."""
+    Each thread reads on a connection of its own (_thread_reader): on SQLite the pool's
+    checkout and check-in cost about 60 us, as much as the read; on PostgreSQL they were
+    two more round trips (the ping, the rollback). A read is safe to try twice: a
+    connection that failed (the server restarted, closed it when idle, which the pool's
+    ping used to catch) is dropped and the read tried once more on a fresh one."""
     eng = engine()
     readers = getattr(eng, "info_readers", None)
-    if readers is None:
+    if readers is None:  # an in-memory SQLite: the pool's one connection
         connection = _pooled(eng)
         try:
             return PlainConnection(connection, eng.dialect).execute(statement, values).first()
         finally:
             connection.close()  # back to the pool, which ends any transaction the read began
-    raw = _thread_reader(eng, readers)
-    try:
-        # No transaction is left open: the driver's autocommit, and the statement is
-        # finished when its cursor closes, so checkpoints are never held up.
-        return PlainConnection(raw, eng.dialect).execute(statement, values).first()
-    except Exception:
-        readers.raw = None  # the next read starts on a fresh connection
-        with contextlib.suppress(Exception):
-            raw.close()
-        raise
+    for attempt in (1, 2):
+        raw = _thread_reader(eng, readers)
+        try:
+            # No transaction is left open (the driver's autocommit; the statement is
+            # finished when its cursor closes), so nothing is held up by an idle reader.
+            return PlainConnection(raw, eng.dialect).execute(statement, values).first()
+        except Exception as exc:
+            readers.raw = None  # the next read starts on a fresh connection
+            with contextlib.suppress(Exception):
+                raw.close()
+            if attempt == 2 or not isinstance(exc, sa.exc.OperationalError):
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _thread_reader(eng: sa.Engine, readers: threading.local):
-    """This thread's own SQLite connection for plain reads, taken from the pool once (again
-    after a fork) and kept out of it; closed when the thread ends."""
+    """This thread's own connection for plain reads, taken from the pool once (again after
+    a fork) and kept out of it, in autocommit; closed when the thread ends."""
+    generation = eng.info_generation  # type: ignore[attr-defined]
+    if (getattr(readers, "raw", None) is not None and readers.pid == os.getpid()
+            and readers.generation != generation):
+        with contextlib.suppress(Exception):
+            readers.raw.close()  # the engine was disposed of since
+        readers.raw = None
     if getattr(readers, "raw", None) is None or readers.pid != os.getpid():
         pooled = _pooled(eng)
         pooled.detach()
-        readers.raw, readers.pid = pooled.dbapi_connection, os.getpid()
+        raw = pooled.dbapi_connection
+        if eng.dialect.name == "postgresql":
+            raw.autocommit = True  # SQLite's are already (isolation_level None)
+        readers.raw, readers.pid, readers.generation = raw, os.getpid(), generation
     return readers.raw
 
 

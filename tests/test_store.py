@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from conftest import make_app
+from conftest import make_app, wait_for
 
 from ivr import cli, store
 
@@ -378,3 +378,61 @@ def test_an_in_memory_sqlite_keeps_to_the_pool_and_reads_what_it_wrote(tmp_path)
         with store.begin_plain() as conn:
             conn.execute(_PLAIN_INSERT, _plain_row("in-memory", store.utcnow()))
         assert store.first_value(_PLAIN_ROW, key="in-memory") == "held"
+
+
+def _backend_state(pid: int) -> str | None:
+    with store.engine().connect() as other:
+        return other.exec_driver_sql(
+            "SELECT state FROM pg_stat_activity WHERE pid = %s", (pid,)).scalar()
+
+
+@pytest.mark.postgres
+def test_postgres_reads_run_on_a_connection_of_the_thread_left_idle_not_in_a_transaction(
+        tmp_path, postgres_url):
+    app = make_app(tmp_path, DATABASE_URL=postgres_url)
+    with app.app_context():
+        with store.begin_plain() as conn:
+            conn.execute(_PLAIN_INSERT, _plain_row("on-postgres", store.utcnow()))
+        assert store.first_value(_PLAIN_ROW, key="on-postgres") == "held"
+        reader = store.engine().info_readers.raw
+        assert store.first_row(_PLAIN_ROW, key="on-postgres") == ("held", 2)
+        assert store.engine().info_readers.raw is reader
+        # Idle, not "idle in transaction": it holds no snapshot and no lock.
+        assert _backend_state(reader.info.backend_pid) == "idle"
+
+
+@pytest.mark.postgres
+def test_a_reader_the_server_closed_is_replaced_and_the_read_answers(tmp_path, postgres_url):
+    """What the pool's ping caught before: a restart, an idle connection closed by the server."""
+    app = make_app(tmp_path, DATABASE_URL=postgres_url)
+    with app.app_context():
+        assert store.first_value(_PLAIN_ROW, key="nobody") is None
+        reader = store.engine().info_readers.raw
+        pid = reader.info.backend_pid
+        with store.engine().connect() as other:
+            other.exec_driver_sql("SELECT pg_terminate_backend(%s)", (pid,))
+        wait_for(lambda: _backend_state(pid) is None, "the reader's backend to end")
+        assert store.first_value(_PLAIN_ROW, key="nobody") is None  # tried again on a new one
+        assert store.engine().info_readers.raw is not reader
+
+
+def test_disposing_of_the_engine_lets_its_own_connections_go_too(tmp_path, database_url):
+    """As Engine.dispose() closes the pool's: the next read and write open new ones."""
+    app = make_app(tmp_path, DATABASE_URL=database_url)
+    with app.app_context():
+        with store.begin_plain() as conn:
+            conn.execute(_PLAIN_INSERT, _plain_row("before", store.utcnow()))
+        assert store.first_value(_PLAIN_ROW, key="before") == "held"
+        reader = store.engine().info_readers.raw
+        writer = getattr(store.engine(), "info_writer", None)
+        written_on = writer.raw if writer else None
+        store.engine().dispose()
+        assert store.first_value(_PLAIN_ROW, key="before") == "held"
+        assert store.engine().info_readers.raw is not reader
+        with pytest.raises(Exception):  # closed: nothing more goes through it
+            reader.cursor().execute("SELECT 1")
+        with store.begin_plain() as conn:
+            conn.execute(_PLAIN_INSERT, _plain_row("after", store.utcnow()))
+        if writer is not None:  # SQLite: the process's writer connection
+            assert writer.raw is not written_on
+        assert store.first_value(_PLAIN_ROW, key="after") == "held"
