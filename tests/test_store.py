@@ -329,19 +329,34 @@ def test_a_forked_process_writes_and_reads_on_connections_of_its_own(tmp_path):
     assert sorted(keys) == ["child", "parent", "parent-again"]
 
 
-def test_sqlite_reads_run_on_a_connection_of_each_thread_and_see_every_commit(tmp_path):
-    app = make_app(tmp_path)
+def _backend_state(pid: int) -> str | None:
+    with store.engine().connect() as other:
+        return other.exec_driver_sql(
+            "SELECT state FROM pg_stat_activity WHERE pid = %s", (pid,)).scalar()
+
+
+def _one_row_written_and_read(key: str):
+    """One row written on the plain path and read back: this thread's reading connection."""
+    with store.begin_plain() as conn:
+        conn.execute(_PLAIN_INSERT, _plain_row(key, store.utcnow()))
+    assert store.first_value(_PLAIN_ROW, key=key) == "held"
+    return store.engine().info_readers.raw
+
+
+def test_reads_run_on_a_connection_of_each_thread_left_out_of_any_transaction(tmp_path,
+                                                                            database_url):
+    app = make_app(tmp_path, DATABASE_URL=database_url)
     with app.app_context():
-        with store.begin_plain() as conn:
-            conn.execute(_PLAIN_INSERT, _plain_row("seen", store.utcnow()))
-        assert store.first_value(_PLAIN_ROW, key="seen") == "held"
-        mine = store.engine().info_readers.raw
+        mine = _one_row_written_and_read("seen")
         assert store.first_row(_PLAIN_ROW, key="seen") == ("held", 2)
         assert store.engine().info_readers.raw is mine  # kept, not taken from the pool each time
         with store.begin_plain() as conn:  # a later commit is read at once (no snapshot kept)
             conn.execute(_PLAIN_STATUS, {"key": "seen", "v_status": "queued"})
         assert store.first_value(_PLAIN_ROW, key="seen") == "queued"
-        assert mine.in_transaction is False
+        if store.is_postgres():  # idle, not "idle in transaction": no snapshot, no lock held
+            assert _backend_state(mine.info.backend_pid) == "idle"
+        else:
+            assert mine.in_transaction is False
     others = []
 
     def read_elsewhere():
@@ -380,27 +395,6 @@ def test_an_in_memory_sqlite_keeps_to_the_pool_and_reads_what_it_wrote(tmp_path)
         assert store.first_value(_PLAIN_ROW, key="in-memory") == "held"
 
 
-def _backend_state(pid: int) -> str | None:
-    with store.engine().connect() as other:
-        return other.exec_driver_sql(
-            "SELECT state FROM pg_stat_activity WHERE pid = %s", (pid,)).scalar()
-
-
-@pytest.mark.postgres
-def test_postgres_reads_run_on_a_connection_of_the_thread_left_idle_not_in_a_transaction(
-        tmp_path, postgres_url):
-    app = make_app(tmp_path, DATABASE_URL=postgres_url)
-    with app.app_context():
-        with store.begin_plain() as conn:
-            conn.execute(_PLAIN_INSERT, _plain_row("on-postgres", store.utcnow()))
-        assert store.first_value(_PLAIN_ROW, key="on-postgres") == "held"
-        reader = store.engine().info_readers.raw
-        assert store.first_row(_PLAIN_ROW, key="on-postgres") == ("held", 2)
-        assert store.engine().info_readers.raw is reader
-        # Idle, not "idle in transaction": it holds no snapshot and no lock.
-        assert _backend_state(reader.info.backend_pid) == "idle"
-
-
 @pytest.mark.postgres
 def test_a_reader_the_server_closed_is_replaced_and_the_read_answers(tmp_path, postgres_url):
     """What the pool's ping caught before: a restart, an idle connection closed by the server."""
@@ -420,10 +414,7 @@ def test_disposing_of_the_engine_lets_its_own_connections_go_too(tmp_path, datab
     """As Engine.dispose() closes the pool's: the next read and write open new ones."""
     app = make_app(tmp_path, DATABASE_URL=database_url)
     with app.app_context():
-        with store.begin_plain() as conn:
-            conn.execute(_PLAIN_INSERT, _plain_row("before", store.utcnow()))
-        assert store.first_value(_PLAIN_ROW, key="before") == "held"
-        reader = store.engine().info_readers.raw
+        reader = _one_row_written_and_read("before")
         writer = getattr(store.engine(), "info_writer", None)
         written_on = writer.raw if writer else None
         store.engine().dispose()
