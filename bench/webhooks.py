@@ -46,15 +46,18 @@ class WebhookResult:
     def ratio_to(self, app: str, which: str) -> float:
         """The median over rounds of line / app, each from the same round (back to back):
         steadier than best against best when other work comes and goes on the machine."""
-        paired = zip(self.each_round["line", which], self.each_round[app, which], strict=True)
-        return statistics.median(line.rps / other.rps for line, other in paired)
+        return self._paired_median(app, which, "rps")
 
     def p99_ratio_to(self, app: str, which: str) -> float:
         """The median over rounds of the line's p99 / app's, each pair from the same round:
         judged as the req/s are (one app's best round beside another's was a comparison of
         two different moments of the machine)."""
+        return self._paired_median(app, which, "p99_ms")
+
+    def _paired_median(self, app: str, which: str, figure: str) -> float:
         paired = zip(self.each_round["line", which], self.each_round[app, which], strict=True)
-        return statistics.median(line.p99_ms / other.p99_ms for line, other in paired)
+        return statistics.median(getattr(line, figure) / getattr(other, figure)
+                                 for line, other in paired)
 
     def p99_median(self, app: str, which: str) -> float:
         return statistics.median(result.p99_ms for result in self.each_round[app, which])

@@ -429,9 +429,7 @@ class _SqliteWriter:
 
     def connection(self):
         if self.raw is None or self.pid != os.getpid():  # a fork's copy is never used
-            pooled = _pooled(self.engine)
-            pooled.detach()  # this process's own from now on
-            raw = pooled.dbapi_connection  # sqlite3's connection, closed when dropped
+            raw = _detached(self.engine)
             raw.execute("PRAGMA busy_timeout = 0")
             self.pid, self.raw = os.getpid(), raw
         return self.raw
@@ -445,7 +443,8 @@ class _SqliteWriter:
                 driver.execute("PRAGMA busy_timeout = 0")
 
     def forget(self) -> None:
-        """After a failed rollback: the next write starts on a fresh connection."""
+        """After a failed rollback, or Engine.dispose(): the next write starts on a fresh
+        connection."""
         raw, self.raw = self.raw, None
         if raw is not None:
             with contextlib.suppress(Exception):
@@ -543,19 +542,25 @@ def _thread_reader(eng: sa.Engine, readers: threading.local):
     """This thread's own connection for plain reads, taken from the pool once (again after
     a fork) and kept out of it, in autocommit; closed when the thread ends."""
     generation = eng.info_generation  # type: ignore[attr-defined]
-    if (getattr(readers, "raw", None) is not None and readers.pid == os.getpid()
-            and readers.generation != generation):
+    raw = getattr(readers, "raw", None)
+    if raw is not None and readers.pid == os.getpid():  # a fork's copy is never used
+        if readers.generation == generation:
+            return raw
         with contextlib.suppress(Exception):
-            readers.raw.close()  # the engine was disposed of since
-        readers.raw = None
-    if getattr(readers, "raw", None) is None or readers.pid != os.getpid():
-        pooled = _pooled(eng)
-        pooled.detach()
-        raw = pooled.dbapi_connection
-        if eng.dialect.name == "postgresql":
-            raw.autocommit = True  # SQLite's are already (isolation_level None)
-        readers.raw, readers.pid, readers.generation = raw, os.getpid(), generation
-    return readers.raw
+            raw.close()  # the engine was disposed of since
+    raw = _detached(eng)
+    if eng.dialect.name == "postgresql":
+        raw.autocommit = True  # SQLite's are already (isolation_level None)
+    readers.raw, readers.pid, readers.generation = raw, os.getpid(), generation
+    return raw
+
+
+def _detached(eng: sa.Engine):
+    """The driver's connection, taken from the pool and kept out of it from now on (the
+    engine's own: _SqliteWriter's, _thread_reader's); closed when dropped."""
+    pooled = _pooled(eng)
+    pooled.detach()
+    return pooled.dbapi_connection
 
 
 # -- keyed hashes ---------------------------------------------------------

@@ -36,7 +36,8 @@ def load(flows_file, prompts_dir, settings: dict | None = None) -> tuple[Flow, l
     process is that flow again; a broken one is checked (and refused) every time.
     """
     # Only the settings a flow reads (flow.FLOW_SETTINGS): the key below is then exact.
-    settings = {key: (settings or {})[key] for key in flow_module.FLOW_SETTINGS if key in (settings or {})}
+    given = settings or {}
+    settings = {key: given[key] for key in flow_module.FLOW_SETTINGS if key in given}
     key = fingerprint(flows_file, prompts_dir, settings)
     if key in checked_flows:
         checked_flows.move_to_end(key)
