@@ -32,10 +32,24 @@ def child_exit(server, worker):
     multiprocess.mark_process_dead(worker.pid)
 
 
+def when_ready(server):
+    # Once, before the first worker is forked: the process that writes every worker's
+    # anonymous events (ivr/call/recorder.py; only for the line's own app).
+    from ivr.call import recorder
+
+    server.calm_line_recorder = recorder.start(getattr(server.app, "app_uri", None))
+
+
 def on_exit(server):
+    from ivr.call import recorder
+
+    recorder.stop(getattr(server, "calm_line_recorder", None))  # its last events in first
     # A folder per start would pile up in the temporary directory (45 in a day of tests).
     if _OWN_FOLDER:
         shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
+
+
+GC_THRESHOLDS = (20_000, 20, 100)  # CPython's default: (700, 10, 10)
 
 
 def post_worker_init(worker):
@@ -48,6 +62,15 @@ def post_worker_init(worker):
 
     gc.collect()
     gc.freeze()
+    # And collect less often. CPython's first generation is collected every 700 net
+    # allocations, the second every 10 of those: a web worker that allocates a few hundred
+    # objects a request ran a collection every few requests, each one holding the GIL
+    # while it walked what the requests and the metrics' queue held (a webhook noted for
+    # the metrics lives up to a fold, 0.25 s, and is walked again each time). Measured
+    # under the Procfile's web line, the recorded mix's p99 fell by about a tenth with
+    # these thresholds (BENCHMARKS.md). Almost everything a request makes is freed by
+    # reference counting at once; the collector is for cycles, which are few.
+    gc.set_threshold(*GC_THRESHOLDS)
     # The events writer and the metrics' fold work in batches on threads of their own;
     # with CPython's default 5 ms switch interval a webhook waiting for the GIL behind a
     # batch waited up to 5 ms at each turn, which set the p99. 1 ms keeps the batches

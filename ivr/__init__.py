@@ -65,8 +65,10 @@ def create_app(test_config: dict | None = None) -> Flask:
 def _register_features(app: Flask, metrics, events) -> None:
     """The follow-up text, the staff pages and the figures: each registers its own routes."""
     from ivr import staff, texts
+    from ivr.call import recorder
 
     texts.init_app(app)  # the sender, /sms/*, and a local sender thread when asked
     staff.init_app(app)  # /staff/login, /simulator, /staff/stats
     metrics.init_app(app)  # /metrics; its timer (registered first) runs last, so it counts all
     events.init_app(app)  # anonymous events from the voice webhooks (after_request)
+    recorder.init_app(app)  # under gunicorn: the events written by a process of their own

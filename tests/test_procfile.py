@@ -1,17 +1,20 @@
 """The Procfile's web line, run as a deployment runs it: gunicorn, two processes, /metrics adding both up."""
 from __future__ import annotations
 
+import contextlib
 import re
+import sqlite3
 import subprocess
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 import servers
-from conftest import AUTH_TOKEN
+from conftest import AUTH_TOKEN, wait_for
 from servers import free_port, process_env, wait_until_up
 from twilio.request_validator import RequestValidator
 
@@ -69,6 +72,53 @@ def test_the_web_line_serves_calls_and_metrics_count_every_process(web):
     assert [_scrape(web) for _ in range(6)] == [CALLS] * 6
 
 
+def _recorders(master: int) -> list[int]:
+    """gunicorn's children that are the events recorder (ivr/call/recorder.py)."""
+    found = []
+    for child in Path(f"/proc/{master}/task/{master}/children").read_text().split():
+        with contextlib.suppress(OSError):
+            if b"ivr.call.recorder" in Path(f"/proc/{child}/cmdline").read_bytes():
+                found.append(int(child))
+    return found
+
+
+def _events_written(database: Path) -> dict:
+    with contextlib.closing(sqlite3.connect(database)) as conn:
+        return dict(conn.execute("SELECT kind, count(*) FROM events GROUP BY kind").fetchall())
+
+
+def test_the_events_of_both_workers_are_written_by_one_recorder(tmp_path):
+    port = free_port()
+    database = tmp_path / "line.sqlite"
+    env = process_env(tmp_path, PORT=str(port), WEB_CONCURRENCY="2", TWILIO_AUTH_TOKEN=AUTH_TOKEN,
+                      SECRET_KEY="procfile-test", INSTANCE_PATH=str(tmp_path / "instance"),
+                      DATABASE_URL="sqlite:///" + str(database))
+    subprocess.run(["ivr", "db", "upgrade"], env=env, cwd=tmp_path, check=True, capture_output=True)
+    log = tmp_path / "web.log"
+    server = servers.start("web", env, log)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_up(base, server)
+        recorders = _recorders(server.pid)
+        assert len(recorders) == 1
+        with ThreadPoolExecutor(max_workers=8) as pool:  # both workers answer
+            params = [{"CallSid": f"CA{index:032x}", "From": "+447400123456"}
+                      for index in range(CALLS)]
+            assert list(pool.map(lambda p: _post_signed(base, "/voice", p), params)) == [200] * CALLS
+        wait_for(lambda: _events_written(database).get("call_started") == CALLS,
+                 "every call's events")
+    finally:
+        servers.stop(server)
+    assert server.returncode == 0
+    assert not Path(f"/proc/{recorders[0]}").exists()  # gone with gunicorn
+    assert not list((tmp_path / "tmp").glob("calm-line-events-*"))  # and its folder
+    text = log.read_text()
+    # Every batch went to the recorder: it listens within a moment of gunicorn's start, a
+    # worker first sends after loading the app and answering a call (seconds later).
+    assert "did not take a batch" not in text and "Traceback" not in text
+    assert _events_written(database)["call_started"] == CALLS  # none twice
+
+
 def test_gunicorn_removes_its_metrics_folder_when_it_exits(tmp_path):
     port = free_port()
     env = process_env(tmp_path, PORT=str(port), WEB_CONCURRENCY="1", TWILIO_AUTH_TOKEN=AUTH_TOKEN,
@@ -83,6 +133,7 @@ def test_gunicorn_removes_its_metrics_folder_when_it_exits(tmp_path):
         servers.stop(server)
     assert server.returncode == 0
     assert not list((tmp_path / "tmp").glob("calm-line-metrics-*"))
+    assert not list((tmp_path / "tmp").glob("calm-line-events-*"))  # the recorder's, too
 
 
 def test_an_operator_s_metrics_folder_is_emptied_at_start_and_kept(tmp_path):

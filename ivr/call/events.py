@@ -27,7 +27,8 @@ and ``ivr purge --events-older-than`` trims it.
 Recording must never slow or break a webhook: the request thread only
 appends one tuple to the metrics' deque; the metrics' fold (a timer thread,
 every 0.25 s) hands the batch here, the voice webhooks are copied into
-``Seen`` tuples and queued, once a batch, for a per-process writer thread,
+``Seen`` tuples and queued, once a batch, for a writer thread (under gunicorn
+in the recorder's process, ivr.call.recorder; else in this one),
 which works out the rows (the engine's reading of the answer, the keyed hash,
 remembered per call) and inserts them in batches. A database error drops that
 batch (logged, counted) and pauses recording for a while, so an outage costs the line nothing.
@@ -46,7 +47,7 @@ import threading
 import time
 import weakref
 from datetime import UTC, datetime, timedelta
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from flask import current_app
@@ -291,13 +292,20 @@ class Writer:
         self._pid = os.getpid()
         self._lock = threading.Lock()
         self._call_keys: dict[str, str] = {}  # CallSid -> key; the writer's thread only
+        self.shipper: Any = None  # under gunicorn, ivr.call.recorder's Shipper (its init_app)
         _WRITERS.add(self)
 
     def accepting(self) -> bool:
         return time.monotonic() >= self.paused_until
 
     def put(self, item: list[dict] | list[Seen] | Seen) -> None:
-        """Queue rows, or noted webhooks (each Seen counted as one row if dropped)."""
+        """Queue rows, or noted webhooks (each Seen counted as one row if dropped). Under
+        gunicorn noted webhooks go to the recorder's process (ivr.call.recorder); only when
+        it cannot take them are they written here."""
+        shipper = self.shipper
+        if (shipper is not None and isinstance(item, list) and item
+                and isinstance(item[0], Seen) and shipper.send(item)):
+            return
         if not self.accepting():  # the database failed a moment ago: do not queue up
             self.dropped += _size(item)
             return

@@ -1,0 +1,274 @@
+"""One process beside gunicorn's web workers that writes every worker's anonymous events.
+
+Working out a webhook's event rows and inserting them is background work, but in a web
+worker it shares the worker's one GIL with the webhooks: each time a webhook's thread gave
+the GIL up (a socket write, a log line, a database call) it waited up to a switch interval
+to have it back from the events' thread. Measured under the Procfile's web line, events
+written in the workers put about a fifth on the recorded mix's p99 and cost about 5% of
+its requests a second (BENCHMARKS.md). So under gunicorn the workers only copy each
+webhook's fields (events.Seen, on the metrics' fold thread, as before) and send them here
+in one frame a fold; this process turns them into rows and writes them, with the same
+code (events.Writer) the workers used.
+
+    worker (fold thread)  --Unix socket, a frame a fold-->  recorder  -->  events table
+
+gunicorn.conf.py starts it (`when_ready`: once, in the master, before the first worker is
+forked) only for the line's own app, tells the workers where it listens
+(CALM_LINE_EVENTS_SOCKET, in a folder of the master's own, mode 0700, so only the same
+user can send), and stops it when gunicorn exits. Whatever goes wrong, nothing is lost
+that was not lost before: a worker that cannot reach the recorder (not started yet,
+stopped, too slow) writes that batch itself, as it always did, and tries the recorder
+again a few seconds later. A run without gunicorn (`ivr serve`, the tests' apps) never
+has a socket set and writes in-process.
+
+A frame is a 4-byte length and `marshal` of the batch's tuples: the fastest way CPython
+has to copy plain values between its processes. marshal must never read data from
+someone else; the socket's folder lets no other user connect.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import marshal
+import os
+import signal
+import socket
+import socketserver
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from typing import Any
+
+# ivr.call.events (and with it SQLAlchemy and the store) is imported where it is used, not
+# here: gunicorn's master imports this module to start the recorder, and it stays light.
+
+log = logging.getLogger(__name__)
+
+SOCKET_ENV = "CALM_LINE_EVENTS_SOCKET"  # set by gunicorn.conf.py for the workers it forks
+FOLDER_PREFIX = "calm-line-events-"
+SOCKET_NAME = "s"  # short: a Unix socket's whole path must fit in 107 bytes
+MAX_PATH = 100
+HEADER = struct.Struct("!I")
+MAX_FRAME = 64 << 20  # a fold's batch is ~100 kB; more than this is not ours
+SEND_TIMEOUT = 2.0  # the fold's thread waits at most this for a slow recorder
+RETRY_SECONDS = 5.0  # after a failure the worker writes its own events this long
+DRAIN_SECONDS = 30.0  # at the end: how long the workers' last frames are waited for
+
+
+# -- the worker's side -------------------------------------------------------------------------
+
+
+class Shipper:
+    """This worker's connection to the recorder (connected at the first batch, again after a
+    fork or a failure). Used by the metrics' fold, which a scrape may run at once on another
+    thread: one frame at a time."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self.sent = 0  # webhooks sent
+        self._sock: socket.socket | None = None
+        self._pid = 0
+        self._retry_at = 0.0
+        self._lock = threading.Lock()
+
+    def send(self, seen: list) -> bool:
+        """Send noted webhooks (events.Seen). False: the caller writes them itself."""
+        if time.monotonic() < self._retry_at:
+            return False
+        payload = marshal.dumps([tuple(each) for each in seen])
+        with self._lock:
+            try:
+                self._connected().sendall(HEADER.pack(len(payload)) + payload)
+            except OSError as exc:
+                self._close()
+                self._retry_at = time.monotonic() + RETRY_SECONDS
+                log.warning("events: the recorder did not take a batch (%s); this worker writes "
+                            "its own events for %.0f s", type(exc).__name__, RETRY_SECONDS)
+                return False
+        self.sent += len(seen)
+        return True
+
+    def _connected(self) -> socket.socket:
+        if self._sock is None or self._pid != os.getpid():  # a fork's copy is never used
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.settimeout(SEND_TIMEOUT)
+            try:
+                sock.connect(self.path)
+            except OSError:
+                sock.close()
+                raise
+            self._sock, self._pid = sock, os.getpid()
+        return self._sock
+
+    def _close(self) -> None:
+        sock, self._sock = self._sock, None
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.close()
+
+
+def init_app(app) -> None:
+    """A worker forked by gunicorn (the socket set): its events go to the recorder."""
+    path = os.environ.get(SOCKET_ENV)
+    if path:
+        from ivr.call import events
+
+        writer = events.writer(app)
+        if writer is not None:
+            writer.shipper = Shipper(path)
+
+
+# -- the recorder's side -----------------------------------------------------------------------
+
+
+class _Frames(socketserver.StreamRequestHandler):
+    """One worker's connection: frames until it closes."""
+
+    def handle(self) -> None:
+        server: Recorder = self.server  # type: ignore[assignment]
+        with server.tracking(self):
+            while True:
+                head = self.rfile.read(HEADER.size)
+                if len(head) < HEADER.size:
+                    return  # the worker closed (exited, or gave up after a failure)
+                (size,) = HEADER.unpack(head)
+                if size > MAX_FRAME:
+                    log.warning("events: a frame of %d bytes refused; connection closed", size)
+                    return
+                payload = self.rfile.read(size)
+                if len(payload) < size:
+                    return  # cut off: the worker writes that batch itself
+                server.take(payload)
+
+
+class Recorder(socketserver.ThreadingUnixStreamServer):
+    """Listens at `path`; hands every frame's webhooks to the app's events writer."""
+
+    daemon_threads = True
+    block_on_close = False  # stop() waits for the connections itself, with a deadline
+
+    def __init__(self, path: str):
+        self.app: Any = None
+        self.writer: Any = None  # events.Writer, once attached
+        self.seen: Any = tuple
+        self.received = 0
+        self._open: set = set()
+        self._open_lock = threading.Condition()
+        super().__init__(path, _Frames)  # listening from here: the kernel queues connections
+
+    def attach(self, app) -> Recorder:
+        """The app whose events writer writes what comes in (made after the socket listens:
+        it takes seconds, and the workers start sending at once)."""
+        from ivr.call import events
+
+        self.app, self.seen, self.writer = app, events.Seen, events.writer(app)
+        return self
+
+    @contextlib.contextmanager
+    def tracking(self, handler):
+        with self._open_lock:
+            self._open.add(handler)
+        try:
+            yield
+        finally:
+            with self._open_lock:
+                self._open.discard(handler)
+                self._open_lock.notify_all()
+
+    def take(self, payload: bytes) -> None:
+        try:
+            seen = [self.seen(*fields) for fields in marshal.loads(payload)]
+        except Exception:  # not a batch of ours: say so, never fail the connection
+            log.warning("events: the recorder could not read a frame of %d bytes", len(payload))
+            return
+        with self._open_lock:
+            self.received += len(seen)
+        if seen:
+            self.writer.put(seen)
+
+    def drain(self, timeout: float) -> bool:
+        """Stop listening; wait until every worker has closed its connection (their last
+        frames read), then until every row is written. True if both came in time."""
+        deadline = time.monotonic() + timeout
+        self.shutdown()
+        self.socket.close()
+        with self._open_lock:
+            while self._open and time.monotonic() < deadline:
+                self._open_lock.wait(0.1)
+            closed = not self._open
+        return self.writer.flush(max(deadline - time.monotonic(), 1.0)) and closed
+
+
+def serve(recorder: Recorder, stop: threading.Event, parent: int | None = None) -> Recorder:
+    """Record until `stop` is set or the parent (gunicorn's master) is gone, then drain."""
+    thread = threading.Thread(target=recorder.serve_forever, kwargs={"poll_interval": 0.2},
+                              name="calm-line-recorder", daemon=True)
+    thread.start()
+    while not stop.wait(0.5):
+        if parent is not None and os.getppid() != parent:
+            log.warning("events: gunicorn's master is gone; the recorder stops")
+            break
+    if not recorder.drain(DRAIN_SECONDS):
+        log.warning("events: the recorder stopped before every worker's last events were in")
+    with contextlib.suppress(OSError):
+        os.unlink(str(recorder.server_address))
+    return recorder
+
+
+def main(argv: list[str] | None = None) -> int:
+    """python -m ivr.call.recorder SOCKET PARENT_PID (gunicorn.conf.py runs it)."""
+    path, parent = (argv if argv is not None else sys.argv[1:])[:2]
+    os.environ.pop(SOCKET_ENV, None)  # this process writes its events itself, of course
+    stop = threading.Event()
+    for each in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(each, lambda *_: stop.set())
+    recorder = Recorder(path)
+    from ivr import create_app
+
+    serve(recorder.attach(create_app()), stop, int(parent))
+    return 0
+
+
+# -- gunicorn's master -------------------------------------------------------------------------
+
+
+def start(app_uri: str | None) -> tuple[subprocess.Popen, str] | None:
+    """Start the recorder for the line's app (not for another app served by the same web line,
+    as the benchmarks' references are), and set its socket for the workers to come."""
+    if not (app_uri or "").startswith("ivr:"):
+        return None
+    folder = tempfile.mkdtemp(prefix=FOLDER_PREFIX)  # mode 0700: only this user connects
+    path = os.path.join(folder, SOCKET_NAME)
+    if len(path) > MAX_PATH:
+        log.warning("events: %s is too long for a Unix socket; each worker writes its own "
+                    "events (set TMPDIR shorter)", path)
+        os.rmdir(folder)
+        return None
+    process = subprocess.Popen([sys.executable, "-m", "ivr.call.recorder", path,
+                                str(os.getpid())])
+    os.environ[SOCKET_ENV] = path  # workers forked from now on send here
+    return process, folder
+
+
+def stop(started: tuple[subprocess.Popen, str] | None) -> None:
+    """At gunicorn's exit (its workers gone): let the recorder drain, then remove its folder."""
+    if started is None:
+        return
+    process, folder = started
+    with contextlib.suppress(ProcessLookupError):
+        process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(DRAIN_SECONDS + 10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+    import shutil
+
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+if __name__ == "__main__":  # pragma: no cover - run by gunicorn.conf.py
+    sys.exit(main())
