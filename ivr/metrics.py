@@ -61,6 +61,11 @@ NOTE_SENT = "calm_line.note_sent"
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 15.0)
 WEBHOOK_BLUEPRINTS = frozenset({"voice", "sms"})
 FOLD_SECONDS = 0.25  # noted webhooks reach the histograms within this
+# Under load the fold runs on the webhook that notes the FOLD_EVERY-th, not on the timer's
+# thread: a thread working through a batch took the GIL from the webhooks' threads at every
+# switch interval while they waited at each socket write (BENCHMARKS.md); a few dozen
+# webhooks folded by one of them cost it about a hundred microseconds, and nobody waits.
+FOLD_EVERY = 64
 OUTBOX_STATUSES = ("staged", "held", "queued", "sending", "accepted", "sent", "delivered",
                    "undelivered", "failed", "opted_out", "abandoned")
 DUE_STATUSES = ("held", "queued")
@@ -177,9 +182,13 @@ class Metrics:
         _ALL.add(self)
 
     def note(self, noted: Noted) -> None:
-        """Keep one webhook's figures for the next fold: an append, nothing more."""
-        self.pending.append(noted)
-        if not self._scheduled:
+        """Keep one webhook's figures for the next fold: an append; and at every FOLD_EVERY-th
+        webhook, the fold of them all, on this webhook's thread."""
+        pending = self.pending
+        pending.append(noted)
+        if len(pending) >= FOLD_EVERY:
+            self.fold(wait=False)
+        elif not self._scheduled:
             self._scheduled = True
             timer = threading.Timer(FOLD_SECONDS, self._fold_later)
             timer.daemon = True
@@ -195,10 +204,13 @@ class Metrics:
         self._scheduled = False  # first: a webhook noted from now on schedules the next fold
         self.fold()
 
-    def fold(self) -> None:
+    def fold(self, wait: bool = True) -> None:
         """Add what was noted to the histograms and counters, and hand it to the readers
-        (a timer's thread, a scrape, or a reader that wants everything now)."""
-        with self._fold_lock:
+        (a webhook's thread, a timer's, a scrape, or a reader that wants everything now).
+        wait=False: if another thread is folding, leave it to that one."""
+        if not self._fold_lock.acquire(blocking=wait):
+            return
+        try:
             batch = []
             pending = self.pending
             while pending:
@@ -221,6 +233,8 @@ class Metrics:
                     reader(batch)
                 except Exception:
                     log.exception("metrics: a reader of the noted webhooks failed")
+        finally:
+            self._fold_lock.release()
 
     def _child(self, metric, *labels: str):
         """The labelled child, looked up once: .labels() takes a lock and builds a key."""

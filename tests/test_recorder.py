@@ -93,8 +93,10 @@ def test_without_the_recorder_a_worker_writes_its_own_events(app, socket_path, c
     assert "recorder" not in caplog.text
 
 
-def _frame(payload: bytes) -> bytes:
-    return recorder.HEADER.pack(len(payload)) + payload
+def _connect(path: str) -> socket.socket:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    sock.connect(path)
+    return sock
 
 
 def _seen(sid: str) -> tuple:
@@ -105,26 +107,34 @@ def _seen(sid: str) -> tuple:
 def test_a_frame_that_is_not_a_batch_is_refused_and_the_recorder_goes_on(app, running,
                                                                          socket_path, caplog):
     caplog.set_level(logging.WARNING, logger="ivr.call.recorder")
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-        sock.connect(socket_path)
-        sock.sendall(_frame(b"\x00not marshal"))
-        sock.sendall(_frame(marshal.dumps([("too", "few", "fields")])))
-        sock.sendall(_frame(marshal.dumps([_seen("CA" + "3" * 32)])))
+    with _connect(socket_path) as sock:
+        sock.send(b"\x00not marshal")
+        sock.send(marshal.dumps([("too", "few", "fields")]))
+        sock.send(marshal.dumps([_seen("CA" + "3" * 32)]))
     wait_for(lambda: _kinds(app) == ["call_started", "step"], "the good frame's rows")
     assert caplog.text.count("could not read a frame") == 2
 
 
-def test_a_frame_too_big_closes_that_connection_only(app, running, socket_path, caplog):
+def test_a_recorder_that_does_not_read_costs_the_worker_no_wait(app, socket_path, caplog):
+    """Nothing reads the socket: once its queue is full a frame is handed back at once (the
+    fold may be running on a webhook's thread) and the worker writes those rows itself."""
     caplog.set_level(logging.WARNING, logger="ivr.call.recorder")
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-        sock.connect(socket_path)
-        sock.sendall(recorder.HEADER.pack(recorder.MAX_FRAME + 1))
-        assert sock.recv(1) == b""  # closed by the recorder
-    assert "refused" in caplog.text
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-        sock.connect(socket_path)
-        sock.sendall(_frame(marshal.dumps([_seen("CA" + "4" * 32)])))
-    wait_for(lambda: "call_started" in _kinds(app), "a later connection's rows")
+    deaf = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    deaf.bind(socket_path)
+    deaf.listen()
+    shipper = _worker(app, socket_path)
+    batch = [events.Seen(*_seen(f"CA{index:032x}")) for index in range(recorder.FRAME_ITEMS)]
+    handed_back: list = []
+    for _ in range(10_000):  # far more than any socket buffer holds
+        handed_back = shipper.send(batch)
+        if handed_back:
+            break
+    deaf.close()
+    assert handed_back == batch and shipper.sent > 0
+    assert "did not take a batch (BlockingIOError)" in caplog.text
+    assert shipper.send(batch) == batch  # and it waits a while before trying again
+    events.writer(app).put(handed_back)  # as the writer does with what comes back
+    assert events.flush(app) and _kinds(app).count("call_started") == recorder.FRAME_ITEMS
 
 
 def test_at_the_end_the_recorder_waits_for_the_workers_last_frames(tmp_path, app, socket_path):
@@ -133,12 +143,11 @@ def test_at_the_end_the_recorder_waits_for_the_workers_last_frames(tmp_path, app
     thread = threading.Thread(target=recorder.serve,
                               args=(listening.attach(make_app(tmp_path, upgrade=False)), stop))
     thread.start()
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    sock.connect(socket_path)
+    sock = _connect(socket_path)
     wait_for(lambda: listening._open, "the connection taken")
     stop.set()  # gunicorn stops: the recorder stops listening, the worker is still finishing
     wait_for(lambda: not os.path.exists(socket_path) or _refused(socket_path), "no new connection")
-    sock.sendall(_frame(marshal.dumps([_seen("CA" + "5" * 32)])))  # the worker's last fold
+    sock.send(marshal.dumps([_seen("CA" + "5" * 32)]))  # the worker's last fold
     sock.close()
     thread.join(60)
     assert not thread.is_alive()
@@ -147,7 +156,7 @@ def test_at_the_end_the_recorder_waits_for_the_workers_last_frames(tmp_path, app
 
 
 def _refused(path: str) -> bool:
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as probe:
         try:
             probe.connect(path)
         except OSError:

@@ -303,9 +303,10 @@ class Writer:
         gunicorn noted webhooks go to the recorder's process (ivr.call.recorder); only when
         it cannot take them are they written here."""
         shipper = self.shipper
-        if (shipper is not None and isinstance(item, list) and item
-                and isinstance(item[0], Seen) and shipper.send(item)):
-            return
+        if shipper is not None and isinstance(item, list) and item and isinstance(item[0], Seen):
+            item = shipper.send(item)  # what it could not send
+            if not item:
+                return
         if not self.accepting():  # the database failed a moment ago: do not queue up
             self.dropped += _size(item)
             return

@@ -21,8 +21,8 @@ stopped, too slow) writes that batch itself, as it always did, and tries the rec
 again a few seconds later. A run without gunicorn (`ivr serve`, the tests' apps) never
 has a socket set and writes in-process.
 
-A frame is a 4-byte length and `marshal` of the batch's tuples: the fastest way CPython
-has to copy plain values between its processes. marshal must never read data from
+A frame is one SOCK_SEQPACKET message: `marshal` of up to FRAME_ITEMS webhooks' tuples,
+the fastest way CPython has to copy plain values between its processes. marshal must never read data from
 someone else; the socket's folder lets no other user connect.
 """
 from __future__ import annotations
@@ -34,7 +34,6 @@ import os
 import signal
 import socket
 import socketserver
-import struct
 import subprocess
 import sys
 import tempfile
@@ -51,9 +50,8 @@ SOCKET_ENV = "CALM_LINE_EVENTS_SOCKET"  # set by gunicorn.conf.py for the worker
 FOLDER_PREFIX = "calm-line-events-"
 SOCKET_NAME = "s"  # short: a Unix socket's whole path must fit in 107 bytes
 MAX_PATH = 100
-HEADER = struct.Struct("!I")
-MAX_FRAME = 64 << 20  # a fold's batch is ~100 kB; more than this is not ours
-SEND_TIMEOUT = 2.0  # the fold's thread waits at most this for a slow recorder
+FRAME_ITEMS = 256  # webhooks a frame: about 40 kB, well inside a socket's send buffer
+MAX_FRAME = 1 << 20  # the recorder reads no more in one message
 RETRY_SECONDS = 5.0  # after a failure the worker writes its own events this long
 DRAIN_SECONDS = 30.0  # at the end: how long the workers' last frames are waited for
 
@@ -63,8 +61,12 @@ DRAIN_SECONDS = 30.0  # at the end: how long the workers' last frames are waited
 
 class Shipper:
     """This worker's connection to the recorder (connected at the first batch, again after a
-    fork or a failure). Used by the metrics' fold, which a scrape may run at once on another
-    thread: one frame at a time."""
+    fork or a failure).
+
+    It never waits: the metrics' fold may run on a webhook's own thread (ivr.metrics), so a
+    slow or stopped recorder must cost that webhook nothing. The socket is SOCK_SEQPACKET
+    and non-blocking: each frame arrives whole or not at all, and one the recorder has no
+    room for yet is handed back (send's result) for the worker to write itself."""
 
     def __init__(self, path: str):
         self.path = path
@@ -74,27 +76,32 @@ class Shipper:
         self._retry_at = 0.0
         self._lock = threading.Lock()
 
-    def send(self, seen: list) -> bool:
-        """Send noted webhooks (events.Seen). False: the caller writes them itself."""
+    def send(self, seen: list) -> list:
+        """Send noted webhooks (events.Seen); returns those not sent, for the caller to write."""
         if time.monotonic() < self._retry_at:
-            return False
-        payload = marshal.dumps([tuple(each) for each in seen])
-        with self._lock:
-            try:
-                self._connected().sendall(HEADER.pack(len(payload)) + payload)
-            except OSError as exc:
-                self._close()
-                self._retry_at = time.monotonic() + RETRY_SECONDS
-                log.warning("events: the recorder did not take a batch (%s); this worker writes "
-                            "its own events for %.0f s", type(exc).__name__, RETRY_SECONDS)
-                return False
-        self.sent += len(seen)
-        return True
+            return seen
+        with self._lock:  # a scrape's fold and the timer's may send at once
+            for start in range(0, len(seen), FRAME_ITEMS):
+                chunk = seen[start:start + FRAME_ITEMS]
+                try:
+                    self._connected().send(marshal.dumps([tuple(each) for each in chunk]))
+                except OSError as exc:
+                    self._failed(exc)
+                    return seen[start:]
+                self.sent += len(chunk)
+        return []
+
+    def _failed(self, exc: OSError) -> None:
+        if not isinstance(exc, BlockingIOError):  # gone, not just behind: connect again later
+            self._close()
+        self._retry_at = time.monotonic() + RETRY_SECONDS
+        log.warning("events: the recorder did not take a batch (%s); this worker writes its "
+                    "own events for %.0f s", type(exc).__name__, RETRY_SECONDS)
 
     def _connected(self) -> socket.socket:
         if self._sock is None or self._pid != os.getpid():  # a fork's copy is never used
-            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            sock.settimeout(SEND_TIMEOUT)
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+            sock.setblocking(False)
             try:
                 sock.connect(self.path)
             except OSError:
@@ -124,28 +131,27 @@ def init_app(app) -> None:
 # -- the recorder's side -----------------------------------------------------------------------
 
 
-class _Frames(socketserver.StreamRequestHandler):
-    """One worker's connection: frames until it closes."""
+class _Frames(socketserver.BaseRequestHandler):
+    """One worker's connection: a frame a message, until it closes."""
 
     def handle(self) -> None:
         server: Recorder = self.server  # type: ignore[assignment]
+        buffer = bytearray(MAX_FRAME + 1)
         with server.tracking(self):
             while True:
-                head = self.rfile.read(HEADER.size)
-                if len(head) < HEADER.size:
-                    return  # the worker closed (exited, or gave up after a failure)
-                (size,) = HEADER.unpack(head)
-                if size > MAX_FRAME:
-                    log.warning("events: a frame of %d bytes refused; connection closed", size)
-                    return
-                payload = self.rfile.read(size)
-                if len(payload) < size:
-                    return  # cut off: the worker writes that batch itself
-                server.take(payload)
+                size = self.request.recv_into(buffer)
+                if not size:
+                    return  # the worker closed (it exited, or gave up after a failure)
+                if size > MAX_FRAME:  # cut to fit: not one of ours
+                    log.warning("events: a frame over %d bytes refused", MAX_FRAME)
+                    continue
+                server.take(bytes(buffer[:size]))
 
 
 class Recorder(socketserver.ThreadingUnixStreamServer):
     """Listens at `path`; hands every frame's webhooks to the app's events writer."""
+
+    socket_type = socket.SOCK_SEQPACKET  # a frame a message: no framing to get wrong
 
     daemon_threads = True
     block_on_close = False  # stop() waits for the connections itself, with a deadline
