@@ -442,6 +442,29 @@ class _SqliteWriter:
             finally:
                 driver.execute("PRAGMA busy_timeout = 0")
 
+    def alone(self, sql: str, params: tuple) -> int:
+        """One statement as its own transaction (SQLite's autocommit): the rows it changed.
+        While another process holds the lock SQLite refuses it at once, having done nothing,
+        and it is tried again in the steps _poll_begin uses; after SOON_SECONDS, with
+        SQLite's own wait."""
+        driver = self.connection()
+        deadline, pause = time.monotonic() + SOON_SECONDS, 0.0001
+        while True:
+            try:
+                return _run_alone(driver, sql, params)
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc):
+                    raise
+            if time.monotonic() > deadline:
+                break
+            time.sleep(pause)
+            pause = min(pause * 2, 0.002)
+        driver.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_MS}")
+        try:
+            return _run_alone(driver, sql, params)
+        finally:
+            driver.execute("PRAGMA busy_timeout = 0")
+
     def forget(self) -> None:
         """After a failed rollback, or Engine.dispose(): the next write starts on a fresh
         connection."""
@@ -449,6 +472,38 @@ class _SqliteWriter:
         if raw is not None:
             with contextlib.suppress(Exception):
                 raw.close()
+
+
+def _run_alone(driver, sql: str, params: tuple) -> int:
+    cursor = driver.execute(sql, params)
+    try:
+        return cursor.rowcount
+    finally:
+        cursor.close()
+
+
+def write_alone(sql: str, params: tuple, eng: sa.Engine | None = None) -> int:
+    """One statement in the driver's SQL that is a whole write on its own (the events'
+    INSERT of a chunk): the rows it changed.
+
+    On SQLite it runs as its own transaction, in this process's write turn, on its writer
+    connection: the lock is then held only inside SQLite's own step of it, while the thread
+    has let the GIL go. In a transaction (begin_plain) the lock was also held while the
+    thread waited for the GIL back after BEGIN and after the statement, up to a switch
+    interval each, and every webhook that writes, in every process, waited behind it.
+    Elsewhere (PostgreSQL, an in-memory SQLite) it is a transaction of one statement.
+    """
+    eng = eng or engine()
+    writer = getattr(eng, "info_writer", None)
+    if writer is None:
+        with begin_plain(eng) as conn:
+            return conn.exec_driver_sql(sql, params)
+    errors = eng.dialect.loaded_dbapi.Error
+    with write_turn(eng):
+        try:
+            return writer.alone(sql, params)
+        except errors as exc:
+            raise sa.exc.DBAPIError.instance(sql, params, exc, errors) from exc
 
 
 @contextmanager

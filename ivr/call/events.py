@@ -401,10 +401,16 @@ class Writer:
                 return False
             try:
                 batch = _batch(eng.dialect, chunk)
-                # In turn with this process's webhooks, not polling SQLite; on SQLite on
-                # the process's own writer connection, as theirs (store.begin_plain).
-                with _begin(eng) as conn:
-                    _insert(conn, batch)
+                if len(batch) == 1 and isinstance(batch[0][0], str):
+                    # SQLite, a chunk in one statement: its own transaction, so SQLite's lock
+                    # is held only while SQLite works (store.write_alone).
+                    sql, params = batch[0]
+                    store.write_alone(sql, params, eng)
+                else:
+                    # In turn with this process's webhooks, not polling SQLite; on SQLite on
+                    # the process's own writer connection, as theirs (store.begin_plain).
+                    with _begin(eng) as conn:
+                        _insert(conn, batch)
             except Exception as exc:
                 self.dropped += len(rows) - start
                 self.paused_until = time.monotonic() + self.pause
