@@ -442,7 +442,7 @@ class _SqliteWriter:
             finally:
                 driver.execute("PRAGMA busy_timeout = 0")
 
-    def alone(self, sql: str, params: tuple) -> int:
+    def alone(self, sql: str, params: tuple | dict) -> int:
         """One statement as its own transaction (SQLite's autocommit): the rows it changed.
         While another process holds the lock SQLite refuses it at once, having done nothing,
         and it is tried again in the steps _poll_begin uses; after SOON_SECONDS, with
@@ -474,7 +474,7 @@ class _SqliteWriter:
                 raw.close()
 
 
-def _run_alone(driver, sql: str, params: tuple) -> int:
+def _run_alone(driver, sql: str, params: tuple | dict) -> int:
     cursor = driver.execute(sql, params)
     try:
         return cursor.rowcount
@@ -482,9 +482,10 @@ def _run_alone(driver, sql: str, params: tuple) -> int:
         cursor.close()
 
 
-def write_alone(sql: str, params: tuple, eng: sa.Engine | None = None) -> int:
-    """One statement in the driver's SQL that is a whole write on its own (the events'
-    INSERT of a chunk): the rows it changed.
+def write_alone(statement, params: tuple | dict, eng: sa.Engine | None = None) -> int:
+    """One statement that is a whole write on its own: the rows it changed. The statement
+    is the driver's SQL with its parameters (the events' INSERT of a chunk), or one built
+    with bindparam() as for PlainConnection, with a dict.
 
     On SQLite it runs as its own transaction, in this process's write turn, on its writer
     connection: the lock is then held only inside SQLite's own step of it, while the thread
@@ -494,16 +495,22 @@ def write_alone(sql: str, params: tuple, eng: sa.Engine | None = None) -> int:
     Elsewhere (PostgreSQL, an in-memory SQLite) it is a transaction of one statement.
     """
     eng = eng or engine()
+    if isinstance(statement, str):
+        sql, args = statement, params
+    else:
+        sql, args = _driver_args(statement, eng.dialect, dict(params))
     writer = getattr(eng, "info_writer", None)
     if writer is None:
         with begin_plain(eng) as conn:
-            return conn.exec_driver_sql(sql, params)
+            return conn.exec_driver_sql(sql, args)
     errors = eng.dialect.loaded_dbapi.Error
     with write_turn(eng):
         try:
-            return writer.alone(sql, params)
+            return writer.alone(sql, args)
         except errors as exc:
-            raise sa.exc.DBAPIError.instance(sql, params, exc, errors) from exc
+            if not isinstance(exc, sqlite3.IntegrityError):  # maybe the connection: a new one
+                writer.forget()
+            raise sa.exc.DBAPIError.instance(sql, args, exc, errors) from exc
 
 
 @contextmanager

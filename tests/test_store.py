@@ -427,3 +427,67 @@ def test_disposing_of_the_engine_lets_its_own_connections_go_too(tmp_path, datab
         if writer is not None:  # SQLite: the process's writer connection
             assert writer.raw is not written_on
         assert store.first_value(_PLAIN_ROW, key="after") == "held"
+
+
+# -- a write on its own (store.write_alone) -------------------------------------------------
+
+
+def test_a_write_on_its_own_stores_what_sqlalchemy_stores_and_raises_as_it_does(tmp_path,
+                                                                               database_url):
+    app = make_app(tmp_path, DATABASE_URL=database_url)
+    with app.app_context():
+        when = store.utcnow().replace(microsecond=0)
+        with store.begin() as conn:
+            conn.execute(sa.insert(store.outbox).values(**_plain_row("by-sqlalchemy", when)))
+        assert store.write_alone(_PLAIN_INSERT, _plain_row("alone", when)) == 1
+        assert store.write_alone(_PLAIN_STATUS, {"key": "alone", "v_status": "queued"}) == 1
+        assert store.write_alone(_PLAIN_STATUS, {"key": "nobody", "v_status": "queued"}) == 0
+        with pytest.raises(sa.exc.IntegrityError):
+            store.write_alone(_PLAIN_INSERT, _plain_row("alone", when))  # call_key is unique
+        with store.engine().connect() as conn:
+            stored = {key: conn.execute(sa.text(
+                "SELECT CAST(created_at AS TEXT), CAST(simulated AS TEXT), segments "
+                "FROM outbox WHERE call_key = :k"), {"k": key}).one()
+                for key in ("by-sqlalchemy", "alone")}
+        assert stored["alone"] == stored["by-sqlalchemy"]
+        assert store.first_value(_PLAIN_ROW, key="alone") == "queued"
+
+
+def test_a_write_on_its_own_waits_for_the_lock_and_leaves_no_transaction_open(tmp_path):
+    """SQLite refuses it at once while another process writes; it is tried again until the
+    lock is free, then commits by itself: the other process can write straight after."""
+    import sqlite3
+
+    app = make_app(tmp_path)
+    other = sqlite3.connect(str(tmp_path / "calmline.sqlite"), isolation_level=None, timeout=60)
+    other.execute("BEGIN IMMEDIATE")
+    done = threading.Event()
+
+    def write():
+        with app.app_context():
+            store.write_alone(_PLAIN_INSERT, _plain_row("after-the-wait", store.utcnow()))
+        done.set()
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    assert not done.wait(store.SOON_SECONDS + 0.5)  # still waiting: nothing written
+    other.execute("ROLLBACK")
+    writer.join(120)
+    assert done.is_set()
+    other.execute("PRAGMA busy_timeout = 0")
+    other.execute("BEGIN IMMEDIATE")  # at once: the write left no lock behind
+    assert other.execute("SELECT call_key FROM outbox").fetchall() == [("after-the-wait",)]
+    other.execute("ROLLBACK")
+    other.close()
+
+
+def test_a_broken_connection_costs_a_write_on_its_own_one_write(tmp_path):
+    app = make_app(tmp_path)
+    with app.app_context():
+        with store.begin_plain() as conn:
+            broken = conn.raw
+        broken.close()
+        with pytest.raises(sa.exc.ProgrammingError):
+            store.write_alone(_PLAIN_INSERT, _plain_row("lost", store.utcnow()))
+        store.write_alone(_PLAIN_INSERT, _plain_row("kept", store.utcnow()))
+        assert store.first_value(_PLAIN_ROW, key="kept") == "held"
