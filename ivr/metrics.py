@@ -20,9 +20,10 @@ added up, whichever worker answers the scrape.
 
 Off the request path: one after-request hook appends one tuple (``Noted``:
 references and numbers, nothing worked out) to a deque, timed from the
-request object's making (``ivr.security.WebhookRequest``: no before-request hook); a timer
-thread adds them to the histograms and counters within FOLD_SECONDS (and a
-scrape adds this process's first) and hands each batch to the features that
+request object's making (``ivr.security.WebhookRequest``: no before-request hook); they
+are added to the histograms and counters by the webhook that notes the FOLD_EVERY-th, or
+by a timer thread within FOLD_SECONDS when fewer come (and a scrape adds this process's
+first) and hands each batch to the features that
 read it (``READERS``: the anonymous events), so another process's newest values can
 be that much late on a scrape.
 

@@ -1,16 +1,15 @@
 """One process beside gunicorn's web workers that writes every worker's anonymous events.
 
 Working out a webhook's event rows and inserting them is background work, but in a web
-worker it shares the worker's one GIL with the webhooks: each time a webhook's thread gave
-the GIL up (a socket write, a log line, a database call) it waited up to a switch interval
-to have it back from the events' thread. Measured under the Procfile's web line, events
-written in the workers put about a fifth on the recorded mix's p99 and cost about 5% of
-its requests a second (BENCHMARKS.md). So under gunicorn the workers only copy each
-webhook's fields (events.Seen, on the metrics' fold thread, as before) and send them here
-in one frame a fold; this process turns them into rows and writes them, with the same
-code (events.Writer) the workers used.
+worker it shares the worker's one GIL with the webhooks, and its CPU and SQLite's lock with
+them. Measured under the Procfile's web line, the recorded mix without any events was about
+a fifth faster at p99 than with them written in the workers. So under gunicorn the workers
+only copy each webhook's fields (events.Seen, at the metrics' fold, as before) and send
+them here, a frame a fold; this process turns them into rows and writes them, with the
+same code (events.Writer) the workers used. Alone it gave the mix about 5% at p99 and 2%
+in requests a second (BENCHMARKS.md, eighth round).
 
-    worker (fold thread)  --Unix socket, a frame a fold-->  recorder  -->  events table
+    worker (the metrics' fold)  --Unix socket, a frame a fold-->  recorder  -->  events
 
 gunicorn.conf.py starts it (`when_ready`: once, in the master, before the first worker is
 forked) only for the line's own app, tells the workers where it listens
@@ -22,8 +21,8 @@ again a few seconds later. A run without gunicorn (`ivr serve`, the tests' apps)
 has a socket set and writes in-process.
 
 A frame is one SOCK_SEQPACKET message: `marshal` of up to FRAME_ITEMS webhooks' tuples,
-the fastest way CPython has to copy plain values between its processes. marshal must never read data from
-someone else; the socket's folder lets no other user connect.
+the fastest way CPython has to copy plain values between its processes. marshal must never
+read data from someone else; the socket's folder lets no other user connect.
 """
 from __future__ import annotations
 
@@ -145,7 +144,7 @@ class _Frames(socketserver.BaseRequestHandler):
                 if size > MAX_FRAME:  # cut to fit: not one of ours
                     log.warning("events: a frame over %d bytes refused", MAX_FRAME)
                     continue
-                server.take(bytes(buffer[:size]))
+                server.take(bytes(memoryview(buffer)[:size]))
 
 
 class Recorder(socketserver.ThreadingUnixStreamServer):
