@@ -77,7 +77,7 @@ def _recorders(master: int) -> list[int]:
     found = []
     for child in Path(f"/proc/{master}/task/{master}/children").read_text().split():
         with contextlib.suppress(OSError):
-            if b"ivr.call.recorder" in Path(f"/proc/{child}/cmdline").read_bytes():
+            if b"record-events" in Path(f"/proc/{child}/cmdline").read_bytes():
                 found.append(int(child))
     return found
 

@@ -259,7 +259,21 @@ def test_sqlite_writes_run_on_one_connection_of_the_process_that_never_sleeps_in
         assert sorted(keys) == ["first", "second"]
 
 
-def test_a_write_waits_for_another_process_holding_the_lock_then_goes_through(tmp_path):
+def _in_a_transaction(row: dict) -> None:
+    with store.begin_plain() as conn:
+        conn.execute(_PLAIN_INSERT, row)
+
+
+def _on_its_own(row: dict) -> None:
+    store.write_alone(_PLAIN_INSERT, row)
+
+
+@pytest.mark.parametrize("write_row", [_in_a_transaction, _on_its_own],
+                         ids=["begin_plain", "write_alone"])
+def test_a_write_waits_for_another_process_holding_the_lock_then_goes_through(tmp_path,
+                                                                              write_row):
+    """SQLite refuses it while another process writes; it is tried again until the lock is
+    free, then commits: the other process can write straight after."""
     import sqlite3
 
     app = make_app(tmp_path)
@@ -268,8 +282,8 @@ def test_a_write_waits_for_another_process_holding_the_lock_then_goes_through(tm
     done = threading.Event()
 
     def write():
-        with app.app_context(), store.begin_plain() as conn:
-            conn.execute(_PLAIN_INSERT, _plain_row("after-the-wait", store.utcnow()))
+        with app.app_context():
+            write_row(_plain_row("after-the-wait", store.utcnow()))
         done.set()
 
     writer = threading.Thread(target=write)
@@ -279,9 +293,10 @@ def test_a_write_waits_for_another_process_holding_the_lock_then_goes_through(tm
     other.execute("ROLLBACK")
     writer.join(120)
     assert done.is_set()
-    with app.app_context(), store.engine().connect() as conn:
-        assert conn.exec_driver_sql("SELECT call_key FROM outbox").scalars().all() == [
-            "after-the-wait"]
+    other.execute("PRAGMA busy_timeout = 0")
+    other.execute("BEGIN IMMEDIATE")  # at once: the write left no lock behind
+    assert other.execute("SELECT call_key FROM outbox").fetchall() == [("after-the-wait",)]
+    other.execute("ROLLBACK")
     other.close()
 
 
@@ -451,34 +466,6 @@ def test_a_write_on_its_own_stores_what_sqlalchemy_stores_and_raises_as_it_does(
                 for key in ("by-sqlalchemy", "alone")}
         assert stored["alone"] == stored["by-sqlalchemy"]
         assert store.first_value(_PLAIN_ROW, key="alone") == "queued"
-
-
-def test_a_write_on_its_own_waits_for_the_lock_and_leaves_no_transaction_open(tmp_path):
-    """SQLite refuses it at once while another process writes; it is tried again until the
-    lock is free, then commits by itself: the other process can write straight after."""
-    import sqlite3
-
-    app = make_app(tmp_path)
-    other = sqlite3.connect(str(tmp_path / "calmline.sqlite"), isolation_level=None, timeout=60)
-    other.execute("BEGIN IMMEDIATE")
-    done = threading.Event()
-
-    def write():
-        with app.app_context():
-            store.write_alone(_PLAIN_INSERT, _plain_row("after-the-wait", store.utcnow()))
-        done.set()
-
-    writer = threading.Thread(target=write)
-    writer.start()
-    assert not done.wait(store.SOON_SECONDS + 0.5)  # still waiting: nothing written
-    other.execute("ROLLBACK")
-    writer.join(120)
-    assert done.is_set()
-    other.execute("PRAGMA busy_timeout = 0")
-    other.execute("BEGIN IMMEDIATE")  # at once: the write left no lock behind
-    assert other.execute("SELECT call_key FROM outbox").fetchall() == [("after-the-wait",)]
-    other.execute("ROLLBACK")
-    other.close()
 
 
 def test_a_broken_connection_costs_a_write_on_its_own_one_write(tmp_path):

@@ -40,6 +40,9 @@ import threading
 import time
 from typing import Any
 
+import click
+from flask.cli import ScriptInfo
+
 # ivr.call.events (and with it SQLAlchemy and the store) is imported where it is used, not
 # here: gunicorn's master imports this module to start the recorder, and it stays light.
 
@@ -223,18 +226,21 @@ def serve(recorder: Recorder, stop: threading.Event, parent: int | None = None) 
     return recorder
 
 
-def main(argv: list[str] | None = None) -> int:
-    """python -m ivr.call.recorder SOCKET PARENT_PID (gunicorn.conf.py runs it)."""
-    path, parent = (argv if argv is not None else sys.argv[1:])[:2]
+@click.command("record-events", hidden=True)
+@click.argument("path")
+@click.argument("parent", type=int)
+@click.pass_context
+def record_events_command(ctx, path: str, parent: int) -> None:
+    """Write the events gunicorn's workers send to PATH, until PARENT (the master) is gone
+    (gunicorn.conf.py runs it: `python -m ivr.cli record-events PATH PARENT`)."""
     os.environ.pop(SOCKET_ENV, None)  # this process writes its events itself, of course
     stop = threading.Event()
     for each in (signal.SIGTERM, signal.SIGINT):
         signal.signal(each, lambda *_: stop.set())
-    recorder = Recorder(path)
-    from ivr import create_app
-
-    serve(recorder.attach(create_app()), stop, int(parent))
-    return 0
+    recorder = Recorder(path)  # listening before the app is made: that takes seconds
+    app = ctx.ensure_object(ScriptInfo).load_app()
+    with app.app_context():
+        serve(recorder.attach(app), stop, parent)
 
 
 # -- gunicorn's master -------------------------------------------------------------------------
@@ -252,7 +258,7 @@ def start(app_uri: str | None) -> tuple[subprocess.Popen, str] | None:
                     "events (set TMPDIR shorter)", path)
         os.rmdir(folder)
         return None
-    process = subprocess.Popen([sys.executable, "-m", "ivr.call.recorder", path,
+    process = subprocess.Popen([sys.executable, "-m", "ivr.cli", "record-events", path,
                                 str(os.getpid())])
     os.environ[SOCKET_ENV] = path  # workers forked from now on send here
     return process, folder
@@ -274,6 +280,3 @@ def stop(started: tuple[subprocess.Popen, str] | None) -> None:
 
     shutil.rmtree(folder, ignore_errors=True)
 
-
-if __name__ == "__main__":  # pragma: no cover - run by gunicorn.conf.py
-    sys.exit(main())

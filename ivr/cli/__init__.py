@@ -73,6 +73,9 @@ from ivr.texts.worker import worker_command  # noqa: E402
 
 main.add_command(worker_command)
 main.add_command(purge_command)
+from ivr.call.recorder import record_events_command  # noqa: E402
+
+main.add_command(record_events_command)  # hidden: gunicorn.conf.py runs it
 from ivr.staff.simulator.cli import simulate  # noqa: E402
 
 main.add_command(simulate)
