@@ -71,10 +71,11 @@ def post_worker_init(worker):
     # these thresholds (BENCHMARKS.md). Almost everything a request makes is freed by
     # reference counting at once; the collector is for cycles, which are few.
     gc.set_threshold(*GC_THRESHOLDS)
-    # The events writer and the metrics' fold work in batches on threads of their own;
-    # with CPython's default 5 ms switch interval a webhook waiting for the GIL behind a
-    # batch waited up to 5 ms at each turn, which set the p99. 1 ms keeps the batches
-    # off the webhooks' tail at little cost (switches happen only when threads contend).
+    # Work in batches on a thread of its own (the metrics' fold when webhooks come slowly;
+    # the events writer when the recorder cannot take them): with CPython's default 5 ms
+    # switch interval a webhook waiting for the GIL behind a batch waited up to 5 ms at
+    # each turn, which set the p99. 1 ms keeps the batches off the webhooks' tail at
+    # little cost (switches happen only when threads contend).
     import sys
 
     sys.setswitchinterval(0.001)
