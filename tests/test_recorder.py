@@ -171,3 +171,22 @@ def test_the_recorder_is_started_for_the_line_only(monkeypatch, tmp_path):
     assert recorder.start("bench.references:sample_app()") is None
     assert recorder.SOCKET_ENV not in os.environ
     assert not list(tmp_path.iterdir())
+
+
+def test_without_a_recorder_gunicorn_starts_all_the_same(monkeypatch, tmp_path, caplog):
+    """A recorder that cannot start (here: no process can be made) costs nothing but a
+    warning: the workers are given no socket and write their own events."""
+    import subprocess
+
+    def refused(*args, **kwargs):
+        raise OSError("no more processes")
+
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr(tempfile, "tempdir", None)
+    monkeypatch.delenv(recorder.SOCKET_ENV, raising=False)
+    monkeypatch.setattr(subprocess, "Popen", refused)
+    caplog.set_level(logging.WARNING, logger="ivr.call.recorder")
+    assert recorder.start("ivr:create_app()") is None
+    assert recorder.SOCKET_ENV not in os.environ
+    assert not list(tmp_path.iterdir())  # its folder removed
+    assert "no recorder (no more processes)" in caplog.text

@@ -30,6 +30,7 @@ import contextlib
 import logging
 import marshal
 import os
+import shutil
 import signal
 import socket
 import socketserver
@@ -251,15 +252,19 @@ def start(app_uri: str | None) -> tuple[subprocess.Popen, str] | None:
     as the benchmarks' references are), and set its socket for the workers to come."""
     if not (app_uri or "").startswith("ivr:"):
         return None
-    folder = tempfile.mkdtemp(prefix=FOLDER_PREFIX)  # mode 0700: only this user connects
-    path = os.path.join(folder, SOCKET_NAME)
-    if len(path) > MAX_PATH:
-        log.warning("events: %s is too long for a Unix socket; each worker writes its own "
-                    "events (set TMPDIR shorter)", path)
-        os.rmdir(folder)
+    folder = None
+    try:
+        folder = tempfile.mkdtemp(prefix=FOLDER_PREFIX)  # mode 0700: only this user connects
+        path = os.path.join(folder, SOCKET_NAME)
+        if len(path) > MAX_PATH:
+            raise OSError(f"{path} is too long for a Unix socket (set TMPDIR shorter)")
+        process = subprocess.Popen([sys.executable, "-m", "ivr.cli", "record-events", path,
+                                    str(os.getpid())])
+    except OSError as exc:  # the line runs on without it: each worker writes its own events
+        log.warning("events: no recorder (%s); each worker writes its own events", exc)
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
         return None
-    process = subprocess.Popen([sys.executable, "-m", "ivr.cli", "record-events", path,
-                                str(os.getpid())])
     os.environ[SOCKET_ENV] = path  # workers forked from now on send here
     return process, folder
 
@@ -276,7 +281,5 @@ def stop(started: tuple[subprocess.Popen, str] | None) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
-    import shutil
-
     shutil.rmtree(folder, ignore_errors=True)
 
