@@ -30,6 +30,7 @@ NASTY_PATHS = [
     "/voice/x%E2%80%A82026-01-01%20FORGED",  # line separator
     "/voice/x%C2%85FORGED",  # next line (NEL)
     "/voice/x%E2%80%8BFORGED",  # zero-width space
+    '/voice/x%22%20200%200.1s%0AFORGED',  # a quote: would end the quoted request early
 ]
 BAD_CHARACTERS = ["\x00", "\r", "\u202e", "\u2028", "\x85", "\u200b"]
 
@@ -132,3 +133,12 @@ def test_the_procfiles_access_log_cannot_be_split(tmp_path, fmt):
         assert not line.startswith("2026-01-01") and not line.startswith("FORGED"), line
     for char in BAD_CHARACTERS:
         assert char not in written
+
+
+def test_the_access_log_fields_the_format_reads_are_escaped_as_it_reads_them():
+    """gunicorn's access-log fields are escaped lazily (only the few the format uses): each
+    still comes escaped, quotes too, a header in any case, "-" for what is missing."""
+    atoms = logs.GunicornLogger.atoms_wrapper_class(
+        {"U": '/voice/x"\n\u202eFORGED', "m": "POST", "{x-twilio-signature}i": "abc", "s": 200})
+    line = '%(h)s "%(m)s %(U)s" %(s)s %({X-Twilio-Signature}i)s' % atoms
+    assert line == '- "POST /voice/x\\x22\\x0a\\u202eFORGED" 200 abc'
