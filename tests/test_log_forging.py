@@ -140,5 +140,5 @@ def test_the_access_log_fields_the_format_reads_are_escaped_as_it_reads_them():
     still comes escaped, quotes too, a header in any case, "-" for what is missing."""
     atoms = logs.GunicornLogger.atoms_wrapper_class(
         {"U": '/voice/x"\n\u202eFORGED', "m": "POST", "{x-twilio-signature}i": "abc", "s": 200})
-    line = '%(h)s "%(m)s %(U)s" %(s)s %({X-Twilio-Signature}i)s' % atoms
+    line = '%(h)s "%(m)s %(U)s" %(s)s %({X-Twilio-Signature}i)s' % atoms  # noqa: UP031 (as gunicorn formats)
     assert line == '- "POST /voice/x\\x22\\x0a\\u202eFORGED" 200 abc'
