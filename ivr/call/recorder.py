@@ -14,11 +14,12 @@ in requests a second (BENCHMARKS.md, eighth round).
 gunicorn.conf.py starts it (`when_ready`: once, in the master, before the first worker is
 forked) only for the line's own app, tells the workers where it listens
 (CALM_LINE_EVENTS_SOCKET, in a folder of the master's own, mode 0700, so only the same
-user can send), and stops it when gunicorn exits. Whatever goes wrong, nothing is lost
-that was not lost before: a worker that cannot reach the recorder (not started yet,
-stopped, too slow) writes that batch itself, as it always did, and tries the recorder
-again a few seconds later. A run without gunicorn (`ivr serve`, the tests' apps) never
-has a socket set and writes in-process.
+user can send), and stops it when gunicorn exits, after the workers' last frames. A
+worker that cannot reach the recorder (not started, gone, too slow) writes that batch
+itself, as it always did, and tries the recorder again a few seconds later; a recorder
+killed outright loses what it held, as a worker killed outright always did. A run
+without gunicorn (`ivr serve`, the tests' apps) never has a socket set and writes
+in-process.
 
 A frame is one SOCK_SEQPACKET message: `marshal` of up to FRAME_ITEMS webhooks' tuples,
 the fastest way CPython has to copy plain values between its processes. marshal must never
