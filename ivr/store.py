@@ -186,27 +186,49 @@ def _begin_immediate_soon(raw) -> bool:
 
 def _poll_begin(raw) -> bool:
     """BEGIN IMMEDIATE on a connection whose busy timeout is 0, tried again in steps of a
-    fraction of a millisecond.
+    fraction of a millisecond (_polled). False when the lock did not come within
+    SOON_SECONDS (or on an error other than a lock): the caller then waits the old way,
+    up to the full busy timeout, and meets the error there."""
+    try:
+        return _polled(lambda: raw.execute("BEGIN IMMEDIATE")) is not _NOT_NOW
+    except sqlite3.OperationalError:
+        return False
+
+
+_NOT_NOW = object()  # _polled: the lock did not come within SOON_SECONDS
+
+
+def _polled(attempt):
+    """attempt()'s result, tried again while another process holds SQLite's lock (on a
+    connection whose busy timeout is 0, so SQLite refuses at once, having done nothing);
+    _NOT_NOW after SOON_SECONDS. Another error is raised.
 
     When another process holds the lock (the other web worker, an `ivr worker`),
     SQLite's own busy handler sleeps in steps that grow to 100 ms, so a webhook that
     met a lock by a hair waited tens of milliseconds: the recorded mix's p99. Here
-    the steps stay under 2 ms. False when the lock did not come within SOON_SECONDS
-    (or on an error other than a lock): the caller then waits the old way, up to the
-    full busy timeout, and meets the error there.
+    the steps stay under 2 ms.
     """
     deadline, pause = time.monotonic() + SOON_SECONDS, 0.0001
     while True:
         try:
-            raw.execute("BEGIN IMMEDIATE")
-            return True
+            return attempt()
         except sqlite3.OperationalError as exc:
             if "locked" not in str(exc) and "busy" not in str(exc):
-                return False
+                raise
         if time.monotonic() > deadline:
-            return False
+            return _NOT_NOW
         time.sleep(pause)
         pause = min(pause * 2, 0.002)
+
+
+def _in_sqlites_wait(driver, attempt):
+    """attempt() with SQLite's own wait (the full busy timeout) on a connection whose
+    busy timeout is otherwise 0: after _polled gave up."""
+    driver.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_MS}")
+    try:
+        return attempt()
+    finally:
+        driver.execute("PRAGMA busy_timeout = 0")
 
 
 def make_engine(url: str) -> sa.Engine:
@@ -436,34 +458,17 @@ class _SqliteWriter:
 
     def begin(self, driver) -> None:
         if not _poll_begin(driver):  # SQLite's own wait, up to the busy timeout
-            driver.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_MS}")
-            try:
-                driver.execute("BEGIN IMMEDIATE")
-            finally:
-                driver.execute("PRAGMA busy_timeout = 0")
+            _in_sqlites_wait(driver, lambda: driver.execute("BEGIN IMMEDIATE"))
 
     def alone(self, sql: str, params: tuple | dict) -> int:
         """One statement as its own transaction (SQLite's autocommit): the rows it changed.
-        While another process holds the lock SQLite refuses it at once, having done nothing,
-        and it is tried again in the steps _poll_begin uses; after SOON_SECONDS, with
-        SQLite's own wait."""
+        While another process holds the lock it is tried again as BEGIN is (_polled); after
+        SOON_SECONDS, with SQLite's own wait."""
         driver = self.connection()
-        deadline, pause = time.monotonic() + SOON_SECONDS, 0.0001
-        while True:
-            try:
-                return _run_alone(driver, sql, params)
-            except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) and "busy" not in str(exc):
-                    raise
-            if time.monotonic() > deadline:
-                break
-            time.sleep(pause)
-            pause = min(pause * 2, 0.002)
-        driver.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_MS}")
-        try:
-            return _run_alone(driver, sql, params)
-        finally:
-            driver.execute("PRAGMA busy_timeout = 0")
+        changed = _polled(lambda: _run_alone(driver, sql, params))
+        if changed is _NOT_NOW:
+            changed = _in_sqlites_wait(driver, lambda: _run_alone(driver, sql, params))
+        return changed
 
     def forget(self) -> None:
         """After a failed rollback, or Engine.dispose(): the next write starts on a fresh

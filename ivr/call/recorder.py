@@ -161,7 +161,6 @@ class Recorder(socketserver.ThreadingUnixStreamServer):
     block_on_close = False  # stop() waits for the connections itself, with a deadline
 
     def __init__(self, path: str):
-        self.app: Any = None
         self.writer: Any = None  # events.Writer, once attached
         self.seen: Any = tuple
         self.received = 0
@@ -174,7 +173,7 @@ class Recorder(socketserver.ThreadingUnixStreamServer):
         it takes seconds, and the workers start sending at once)."""
         from ivr.call import events
 
-        self.app, self.seen, self.writer = app, events.Seen, events.writer(app)
+        self.seen, self.writer = events.Seen, events.writer(app)
         return self
 
     @contextlib.contextmanager
