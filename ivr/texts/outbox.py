@@ -159,6 +159,12 @@ def is_opted_out(conn, number_hash: str) -> bool:
     return conn.execute(_OPTED_OUT, {"number_hash": number_hash}).first() is not None
 
 
+def opted_out_now(number_hash: str) -> bool:
+    """Whether the number said STOP, read at once (a plain read, no transaction): the
+    worker asks just before each text goes."""
+    return store.first_value(_OPTED_OUT, number_hash=number_hash) is not None
+
+
 PARTS_KEPT = 256  # (language, branches heard) -> the text; callers hear few combinations
 
 

@@ -125,6 +125,10 @@ class RateLimiter:
         self.next_at = now + self.interval
 
 
+_EARLY = sa.select(store.message_events.c.message_sid).where(
+    store.message_events.c.message_sid == sa.bindparam("message_sid"))
+
+
 def _due(now: datetime):
     table = store.outbox
     return sa.and_(table.c.status.in_((ob.HELD, ob.QUEUED)), table.c.next_attempt_at <= now)
@@ -151,10 +155,12 @@ class Worker:
     def claim(self):
         """Take the next due text for this worker, or None. Counts an attempt.
 
-        One transaction: pick a due row (PostgreSQL: FOR UPDATE SKIP LOCKED,
-        so a row another worker is claiming is passed over, not waited for;
-        SQLite: the transaction began IMMEDIATE and so holds the only write
-        lock), then mark it ours with a fresh token and a lease.
+        One statement: mark as ours, with a fresh token and a lease, the first due row
+        (PostgreSQL: its pick is FOR UPDATE SKIP LOCKED, so a row another worker is
+        claiming is passed over, not waited for; SQLite: the transaction began
+        IMMEDIATE and so holds the only write lock). A pick, then an update, was one
+        more round trip a text, and with the others the work between two texts came
+        to more than a text's turn at 50 a second (BENCHMARKS.md, the drain).
         """
         table, now = store.outbox, self.clock()
         pick = (
@@ -163,14 +169,12 @@ class Worker:
             .order_by(table.c.next_attempt_at, table.c.id)
             .limit(1)
             .with_for_update(skip_locked=True)
+            .scalar_subquery()
         )
         with store.begin() as conn:
-            picked = conn.execute(pick).scalar()
-            if picked is None:
-                return None
             return conn.execute(
                 sa.update(table)
-                .where(table.c.id == picked, _due(now))
+                .where(table.c.id == pick, _due(now))
                 .values(status=ob.SENDING, claim_token=uuid.uuid4().hex,
                         lease_until=now + self.lease, attempts=table.c.attempts + 1,
                         updated_at=now)
@@ -212,9 +216,7 @@ class Worker:
             self._finish(row, status=ob.FAILED)
             log.error("text %s has no number to send to", row.id)
             return ob.FAILED
-        with store.read() as conn:
-            opted_out = ob.is_opted_out(conn, row.to_hash)
-        if opted_out:
+        if ob.opted_out_now(row.to_hash):
             self._finish(row, status=ob.OPTED_OUT, to_number=None)
             log.info("text %s not sent: %s opted out", row.id, mask_number(row.to_number))
             return ob.OPTED_OUT
@@ -300,8 +302,11 @@ class Worker:
     # -- housekeeping -----------------------------------------------------------
 
     def apply_events(self, message_sid: str | None = None) -> int:
-        """Apply delivery reports that came before their message SID was stored."""
+        """Apply delivery reports that came before their message SID was stored. For one
+        message (just sent): a plain read first, as one seldom has any."""
         events = store.message_events
+        if message_sid and store.first_value(_EARLY, message_sid=message_sid) is None:
+            return 0
         with store.begin() as conn:
             query = sa.select(events).join(
                 store.outbox, store.outbox.c.message_sid == events.c.message_sid)
