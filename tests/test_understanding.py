@@ -340,3 +340,36 @@ def test_ivr_script_lists_each_choices_examples():
     assert "What callers might say (examples the line learns from):" in output
     removal = next(o for o in UNDERSTANDER.menus["main"].options if o.label == "removal")
     assert "; ".join(removal.examples) in output
+
+
+
+def test_the_features_of_words_count_lemmas_pairs_and_letter_runs():
+    from ivr.call.understanding.matcher import features
+
+    found = features("school school snapchats")
+    assert found["w:school"] == 2 and found["b:school school"] == 1
+    assert found["b:school snapchats"] == 1
+    # Runs of 3 to 5 letters, each word padded with a space: counted each time it is said.
+    assert found["c: sc"] == 2 and found["c:ool "] == 2 and found["c:hool "] == 2
+    assert found["c: snap"] == 1 and found["c:chats"] == 1 and found["c:ats "] == 1
+    assert found["c:snapc"] == 1 and found["c:snapch"] == 0  # never more than 5
+
+
+def test_a_words_vector_is_the_tf_idf_formula_to_the_last_bit():
+    import math
+
+    from ivr.call.understanding.matcher import WEIGHTS, Example, Matcher, features
+
+    matcher = Matcher([Example("a", "school uniform"), Example("b", "phone call school")])
+    # Said twice (1 + log 2), said once, and words no example has (the default idf).
+    counts = features("school school phone zebra")
+    expected = {f: WEIGHTS[f[0]] * (1 + math.log(n)) * matcher.idf.get(f, matcher.default_idf)
+                for f, n in counts.items()}
+    norm = math.sqrt(sum(v * v for v in expected.values()))
+    assert matcher._vector(counts) == {f: v / norm for f, v in expected.items()}
+    # The cosine with each example: the same sums, over the examples' own vectors.
+    query = matcher._vector(counts)
+    for i, example in enumerate(matcher.examples):
+        own = matcher._vector(features(example.text))
+        assert matcher.similarities("school school phone zebra")[i] == pytest.approx(
+            sum(w * own[f] for f, w in query.items() if f in own), rel=1e-12)

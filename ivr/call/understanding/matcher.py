@@ -8,10 +8,14 @@ of the caller's words with its closest example. docs/understanding.md says why
 this and not rapidfuzz (measured on tests/data/understanding_eval.yaml).
 
 Pure Python over an inverted index: a menu has a few hundred examples, and one
-utterance costs a few hundred dictionary look-ups, well under a millisecond.
+utterance adds up a few hundred to a few thousand products, well under a millisecond
+(BENCHMARKS.md: the p99 over the evaluation set). The letter runs are kept per word
+and the weights of a feature said once are worked out at start; the sums run over
+plain lists, in the same order as ever, so every score is the same to the last bit.
 """
 from __future__ import annotations
 
+import functools
 import heapq
 import math
 from collections import Counter, defaultdict
@@ -30,20 +34,24 @@ STOP = frozenset({"a", "an", "the", "i", "to", "it", "is", "be", "of", "and", "m
 
 
 def features(text: str, lang: str = "en") -> Counter:
-    words = [surface(w, lang) for w in normalise(text).split()]
-    lemmas = [lemma(w, lang) for w in normalise(text).split()]
-    found: Counter = Counter()
+    said = normalise(text).split()
+    words = [surface(w, lang) for w in said]
+    lemmas = [lemma(w, lang) for w in said]
+    found: list[str] = []
     content = [w for w in lemmas if w not in STOP] or lemmas
-    for w in content:
-        found["w:" + w] += 1
-    for a, b in zip(lemmas, lemmas[1:], strict=False):
-        found[f"b:{a} {b}"] += 1
+    found.extend("w:" + w for w in content)
+    found.extend(f"b:{a} {b}" for a, b in zip(lemmas, lemmas[1:], strict=False))
     for w in [w for w, lem in zip(words, lemmas, strict=True) if lem not in STOP] or words:
-        padded = f" {w} "
-        for n in CHAR_SIZES:
-            for i in range(len(padded) - n + 1):
-                found["c:" + padded[i:i + n]] += 1
-    return found
+        found.extend(_letter_runs(w))
+    return Counter(found)  # counted in C, in the order found (the sums below keep it)
+
+
+@functools.lru_cache(maxsize=16384)
+def _letter_runs(word: str) -> tuple[str, ...]:
+    """A word's runs of 3 to 5 letters, padded with a space each side. Per word and kept:
+    callers use the same few thousand words, and this was a fifth of an utterance's time."""
+    padded = f" {word} "
+    return tuple("c:" + padded[i:i + n] for n in CHAR_SIZES for i in range(len(padded) - n + 1))
 
 
 @dataclass(frozen=True)
@@ -67,23 +75,37 @@ class Matcher:
         total = len(counts) + 1
         self.idf = {f: math.log(total / (1 + n)) + 1.0 for f, n in df.items()}
         self.default_idf = math.log(total) + 1.0
-        self.index: dict[str, list[tuple[int, float]]] = defaultdict(list)
+        # A feature said once (almost all are) weighs its kind's weight x its idf: worked
+        # out here, not per utterance. Features no example has still count in the norm.
+        self.once = {f: WEIGHTS[f[0]] * 1.0 * idf for f, idf in self.idf.items()}
+        self.unknown = {kind: weight * 1.0 * self.default_idf for kind, weight in WEIGHTS.items()}
+        index: dict[str, list[tuple[int, float]]] = defaultdict(list)
         for i, c in enumerate(counts):
             for f, w in self._vector(c).items():
-                self.index[f].append((i, w))
+                index[f].append((i, w))
+        # Each feature's examples and weights as two tuples: the sums below run over them.
+        self.index = {f: (tuple(i for i, _ in post), tuple(w for _, w in post))
+                      for f, post in index.items()}
 
     def _vector(self, counts: Counter) -> dict[str, float]:
-        vec = {f: WEIGHTS[f[0]] * (1 + math.log(n)) * self.idf.get(f, self.default_idf)
+        once, unknown, idf = self.once, self.unknown, self.idf
+        # The same products, in the same order, as WEIGHTS x (1 + log n) x idf.
+        vec = {f: (once[f] if f in once else unknown[f[0]]) if n == 1
+               else WEIGHTS[f[0]] * (1 + math.log(n)) * idf.get(f, self.default_idf)
                for f, n in counts.items()}
         norm = math.sqrt(sum(v * v for v in vec.values())) or 1.0
         return {f: v / norm for f, v in vec.items()}
 
     def similarities(self, text: str) -> dict[int, float]:
-        sims: dict[int, float] = defaultdict(float)
+        """Each example's cosine with the words, for the examples that share a feature."""
+        sums = [0.0] * len(self.examples)
+        index = self.index
         for f, w in self._vector(features(text, self.lang)).items():
-            for i, ew in self.index.get(f, ()):
-                sims[i] += w * ew
-        return sims
+            posting = index.get(f)
+            if posting is not None:
+                for i, ew in zip(*posting, strict=True):
+                    sums[i] += w * ew
+        return {i: s for i, s in enumerate(sums) if s}
 
     def scores(self, text: str, top: int = 3, leave_out: frozenset[str] = frozenset()
                ) -> tuple[dict[str, float], list[tuple[str, str, float]]]:
