@@ -342,7 +342,6 @@ def test_ivr_script_lists_each_choices_examples():
     assert "; ".join(removal.examples) in output
 
 
-
 def test_the_features_of_words_count_lemmas_pairs_and_letter_runs():
     from ivr.call.understanding.matcher import features
 

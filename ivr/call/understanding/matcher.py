@@ -77,8 +77,8 @@ class Matcher:
         self.default_idf = math.log(total) + 1.0
         # A feature said once (almost all are) weighs its kind's weight x its idf: worked
         # out here, not per utterance. Features no example has still count in the norm.
-        self.once = {f: WEIGHTS[f[0]] * 1.0 * idf for f, idf in self.idf.items()}
-        self.unknown = {kind: weight * 1.0 * self.default_idf for kind, weight in WEIGHTS.items()}
+        self.once = {f: WEIGHTS[f[0]] * idf for f, idf in self.idf.items()}
+        self.unknown = {kind: weight * self.default_idf for kind, weight in WEIGHTS.items()}
         index: dict[str, list[tuple[int, float]]] = defaultdict(list)
         for i, c in enumerate(counts):
             for f, w in self._vector(c).items():
@@ -89,7 +89,8 @@ class Matcher:
 
     def _vector(self, counts: Counter) -> dict[str, float]:
         once, unknown, idf = self.once, self.unknown, self.idf
-        # The same products, in the same order, as WEIGHTS x (1 + log n) x idf.
+        # The same products as WEIGHTS x (1 + log n) x idf (for n = 1 the middle factor
+        # is exactly 1.0, so the product is exactly WEIGHTS x idf).
         vec = {f: (once[f] if f in once else unknown[f[0]]) if n == 1
                else WEIGHTS[f[0]] * (1 + math.log(n)) * idf.get(f, self.default_idf)
                for f, n in counts.items()}
